@@ -1,0 +1,5 @@
+"""Telemetry: samples, bus, MQTT bridge, tlog recording and video ingest."""
+
+from telemetry.errors import TelemetryError
+
+__all__ = ["TelemetryError"]
