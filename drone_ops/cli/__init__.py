@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "drone_ops.cli.audit",
     "drone_ops.cli.tui",
     "drone_ops.cli.schedule",
+    "drone_ops.cli.dispatch",
     "drone_ops.cli.serve",
 )
 
