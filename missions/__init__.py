@@ -1,5 +1,55 @@
 """Patrol planning: plans, generators, constraints and file formats."""
 
 from missions.errors import MissionsError
+from missions.mavlink import (
+    MavCmd,
+    MavFrame,
+    MavItem,
+    MavItemError,
+    MissionType,
+    fence_from_mav_items,
+    fence_items,
+    mission_items,
+    plan_from_mav_items,
+    rally_from_mav_items,
+    rally_items,
+)
+from missions.plan import (
+    CameraAction,
+    FenceCircle,
+    FencePolygon,
+    Geofence,
+    GeoPoint,
+    Home,
+    ItemKind,
+    MissionItem,
+    PatrolPlan,
+    PlanError,
+    RallyPoint,
+)
 
-__all__ = ["MissionsError"]
+__all__ = [
+    "CameraAction",
+    "FenceCircle",
+    "FencePolygon",
+    "GeoPoint",
+    "Geofence",
+    "Home",
+    "ItemKind",
+    "MavCmd",
+    "MavFrame",
+    "MavItem",
+    "MavItemError",
+    "MissionItem",
+    "MissionType",
+    "MissionsError",
+    "PatrolPlan",
+    "PlanError",
+    "RallyPoint",
+    "fence_from_mav_items",
+    "fence_items",
+    "mission_items",
+    "plan_from_mav_items",
+    "rally_from_mav_items",
+    "rally_items",
+]
