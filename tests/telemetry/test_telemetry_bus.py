@@ -11,6 +11,10 @@ from telemetry import BusClosedError, Policy, TelemetryBus, TelemetrySample
 from telemetry.bus import Bus
 
 
+def entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir())
+
+
 def sample(i: int, vehicle: str = "v1") -> TelemetrySample:
     return TelemetrySample(vehicle_id=vehicle, time_unix_us=1_000_000 + i, boot_time_ms=i)
 
@@ -42,7 +46,7 @@ async def test_lossless_spills_to_disk_and_reads_back_everything_in_order(tmp_pa
         assert stats.spool_depth == n - 100
         assert stats.spool_bytes > 0
         assert stats.dropped == 0
-        assert list(tmp_path.iterdir()), "the spool lives where it was told to"
+        assert entries(tmp_path), "the spool lives where it was told to"
         # Publish more while the consumer is catching up: order must hold across the seam.
         got: list[int] = []
         while len(got) < n + 50:
@@ -57,7 +61,7 @@ async def test_lossless_spills_to_disk_and_reads_back_everything_in_order(tmp_pa
         assert final.spool_depth == 0
         assert final.spool_bytes == 0
         assert final.delivered == n + 50
-    assert not list(tmp_path.iterdir()), "the spool file is removed with the subscription"
+    assert not entries(tmp_path), "the spool file is removed with the subscription"
 
 
 async def test_a_subscriber_that_never_reads_does_not_block_publish_or_other_subscribers() -> None:
