@@ -1,0 +1,338 @@
+"""Vehicle leases between controllers: one holder at a time, expiry, fencing token.
+
+Several controllers share one PostgreSQL store and one fleet. A controller may
+command a vehicle only while it holds that vehicle's lease row
+(`controller_leases`). A lease expires unless renewed; once expired another
+controller may take it over, and every take-over increments the fencing token.
+Commands carry the token, and before one is sent the token is checked against
+the row, so a controller that was paused (GC, network partition, SIGSTOP) and
+lost its lease is refused even if it has not noticed yet: it stops commanding
+that vehicle.
+
+Renewal keeps the token; a holder whose lease expired but that nobody took
+over may renew it (nobody else can have commanded the vehicle in between,
+since the token did not change).
+
+The row is locked with `SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises
+writers with its write lock (`BEGIN IMMEDIATE`), which is equally exclusive for
+the single-controller embedded case.
+
+Times are integer microseconds since the epoch from an injectable clock
+(`now_us`): leases are about real processes dying, so production uses the
+wall clock; tests may pass their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from drone_ops.errors import DroneOpsError
+from drone_ops.store.engine import read_tx, write_tx
+from drone_ops.store.records import now_us as wall_now_us
+from drone_ops.store.schema import controller_leases
+
+__all__ = [
+    "Lease",
+    "LeaseError",
+    "LeaseHeldError",
+    "LeaseKeeper",
+    "LeaseLostError",
+    "acquire",
+    "check",
+    "release",
+    "renew",
+]
+
+log = logging.getLogger(__name__)
+
+NowUs = Callable[[], int]
+
+
+class LeaseError(DroneOpsError):
+    """Base for lease errors."""
+
+
+class LeaseHeldError(LeaseError):
+    """Another controller holds the vehicle's lease."""
+
+
+class LeaseLostError(LeaseError):
+    """This controller no longer holds the lease: it must stop commanding the vehicle."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    vehicle_id: str
+    holder: str
+    token: int  # fencing token: increases at every change of holder
+    expires_us: int
+
+    def valid_at(self, now_us: int) -> bool:
+        return now_us < self.expires_us
+
+
+def _ttl_us(ttl_s: float) -> int:
+    if not (math.isfinite(ttl_s) and ttl_s > 0):
+        raise LeaseError(f"lease time {ttl_s!r} s must be > 0")
+    return int(ttl_s * 1_000_000)
+
+
+def _insert_ignore(conn: Connection, vehicle_id: str) -> None:
+    """Create the vehicle's row (free, token 0) if it does not exist yet."""
+    values = {"vehicle_id": vehicle_id, "holder": "", "expires_us": 0, "fencing_token": 0}
+    if conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(controller_leases).values(**values).on_conflict_do_nothing())
+    else:
+        conn.execute(sqlite_insert(controller_leases).values(**values).on_conflict_do_nothing())
+
+
+def acquire(
+    conn: Connection, *, vehicle_id: str, holder: str, now_us: int, ttl_s: float
+) -> Lease | None:
+    """Take or renew the lease inside the caller's write transaction; None if held by another."""
+    _insert_ignore(conn, vehicle_id)
+    row = conn.execute(
+        select(controller_leases)
+        .where(controller_leases.c.vehicle_id == vehicle_id)
+        .with_for_update()
+    ).one()
+    token = int(row.fencing_token)
+    if row.holder != holder or token == 0:
+        if int(row.expires_us) > now_us and row.holder:
+            return None  # held by someone else and not expired
+        token += 1  # a change of holder (or first holder): new fencing token
+    expires = now_us + _ttl_us(ttl_s)
+    conn.execute(
+        update(controller_leases)
+        .where(controller_leases.c.vehicle_id == vehicle_id)
+        .values(holder=holder, expires_us=expires, fencing_token=token)
+    )
+    return Lease(vehicle_id=vehicle_id, holder=holder, token=token, expires_us=expires)
+
+
+def renew(conn: Connection, lease: Lease, *, now_us: int, ttl_s: float) -> Lease:
+    """Extend a lease we still hold (same token); LeaseLostError if it was taken over."""
+    expires = now_us + _ttl_us(ttl_s)
+    result = conn.execute(
+        update(controller_leases)
+        .where(
+            controller_leases.c.vehicle_id == lease.vehicle_id,
+            controller_leases.c.holder == lease.holder,
+            controller_leases.c.fencing_token == lease.token,
+        )
+        .values(expires_us=expires)
+    )
+    if result.rowcount != 1:
+        raise LeaseLostError(
+            f"controller {lease.holder} lost the lease on vehicle {lease.vehicle_id} "
+            f"(token {lease.token} superseded): it stops commanding that vehicle"
+        )
+    return Lease(
+        vehicle_id=lease.vehicle_id, holder=lease.holder, token=lease.token, expires_us=expires
+    )
+
+
+def check(conn: Connection, lease: Lease, *, now_us: int) -> None:
+    """Raise LeaseLostError unless `lease` is the current, unexpired lease (the fence)."""
+    row = conn.execute(
+        select(controller_leases).where(controller_leases.c.vehicle_id == lease.vehicle_id)
+    ).one_or_none()
+    if (
+        row is None
+        or row.holder != lease.holder
+        or int(row.fencing_token) != lease.token
+        or int(row.expires_us) <= now_us
+    ):
+        raise LeaseLostError(
+            f"controller {lease.holder} no longer holds vehicle {lease.vehicle_id} "
+            f"with token {lease.token}: command refused"
+        )
+
+
+def release(conn: Connection, lease: Lease) -> None:
+    """Give the lease up at once (expiry now); the token stays, so the next holder's grows."""
+    conn.execute(
+        update(controller_leases)
+        .where(
+            controller_leases.c.vehicle_id == lease.vehicle_id,
+            controller_leases.c.holder == lease.holder,
+            controller_leases.c.fencing_token == lease.token,
+        )
+        .values(expires_us=0)
+    )
+
+
+def current(conn: Connection, vehicle_id: str) -> Lease | None:
+    row = conn.execute(
+        select(controller_leases).where(controller_leases.c.vehicle_id == vehicle_id)
+    ).one_or_none()
+    if row is None or not row.holder:
+        return None
+    return Lease(
+        vehicle_id=vehicle_id,
+        holder=str(row.holder),
+        token=int(row.fencing_token),
+        expires_us=int(row.expires_us),
+    )
+
+
+class LeaseKeeper:
+    """A controller's leases: acquires, renews in the background, fences commands.
+
+    Use as `async with LeaseKeeper.running(engine, holder=...) as keeper:`. The
+    renewal task renews every lease each `ttl_s / 3`; a lease that cannot be
+    renewed (taken over, or the store unreachable until it expired) is dropped
+    and `on_lost(vehicle_id)` is called: the owner stops commanding it.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        holder: str,
+        ttl_s: float = 10.0,
+        now_us: NowUs = wall_now_us,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
+        _ttl_us(ttl_s)
+        self._engine = engine
+        self.holder = holder
+        self.ttl_s = ttl_s
+        self._now_us = now_us
+        self._on_lost = on_lost
+        self._leases: dict[str, Lease] = {}
+        self._lock = asyncio.Lock()
+        self._renewed = asyncio.Condition()
+        self.renewals = 0  # completed renewal rounds
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls,
+        engine: Engine,
+        *,
+        holder: str,
+        ttl_s: float = 10.0,
+        now_us: NowUs = wall_now_us,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> AsyncIterator[LeaseKeeper]:
+        keeper = cls(engine, holder=holder, ttl_s=ttl_s, now_us=now_us, on_lost=on_lost)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(keeper._renew_loop(), name=f"lease-renew:{holder}")
+            try:
+                yield keeper
+            finally:
+                task.cancel()
+                await keeper.release_all()
+
+    # ---------------------------------------------------------------- queries
+    def held(self) -> dict[str, Lease]:
+        return dict(self._leases)
+
+    def token(self, vehicle_id: str) -> int:
+        """The fencing token to put on a command; LeaseLostError if not held (locally)."""
+        lease = self._leases.get(vehicle_id)
+        if lease is None or not lease.valid_at(self._now_us()):
+            raise LeaseLostError(
+                f"controller {self.holder} does not hold the lease on vehicle {vehicle_id}: "
+                "command refused"
+            )
+        return lease.token
+
+    # ---------------------------------------------------------------- actions
+    async def acquire(self, vehicle_id: str) -> Lease | None:
+        """Take the vehicle's lease if free or expired; None if another controller holds it."""
+        async with self._lock:
+            lease = await asyncio.to_thread(self._acquire_sync, vehicle_id)
+            if lease is not None:
+                self._leases[vehicle_id] = lease
+            return lease
+
+    def _acquire_sync(self, vehicle_id: str) -> Lease | None:
+        with write_tx(self._engine) as conn:
+            return acquire(
+                conn,
+                vehicle_id=vehicle_id,
+                holder=self.holder,
+                now_us=self._now_us(),
+                ttl_s=self.ttl_s,
+            )
+
+    async def verify(self, vehicle_id: str) -> int:
+        """The fence: check the token against the store right before a command; returns it."""
+        lease = self._leases.get(vehicle_id)
+        if lease is None:
+            self.token(vehicle_id)  # raises with the message
+            raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            await asyncio.to_thread(self._check_sync, lease)
+        except LeaseLostError:
+            self._drop(vehicle_id)
+            raise
+        return lease.token
+
+    def _check_sync(self, lease: Lease) -> None:
+        with read_tx(self._engine) as conn:
+            check(conn, lease, now_us=self._now_us())
+
+    async def release(self, vehicle_id: str) -> None:
+        async with self._lock:
+            lease = self._leases.pop(vehicle_id, None)
+            if lease is not None:
+                await asyncio.to_thread(self._release_sync, lease)
+
+    async def release_all(self) -> None:
+        for vehicle_id in list(self._leases):
+            await self.release(vehicle_id)
+
+    def _release_sync(self, lease: Lease) -> None:
+        with write_tx(self._engine) as conn:
+            release(conn, lease)
+
+    async def renew_all(self) -> None:
+        """Renew every held lease now (the background task calls this periodically)."""
+        async with self._lock:
+            for vehicle_id, lease in list(self._leases.items()):
+                try:
+                    self._leases[vehicle_id] = await asyncio.to_thread(self._renew_sync, lease)
+                except LeaseLostError as exc:
+                    log.warning("%s", exc)
+                    self._drop(vehicle_id)
+                except (DroneOpsError, SQLAlchemyError) as exc:  # store down: retry until expiry
+                    log.warning("lease renewal for %s failed: %s", vehicle_id, exc)
+                    if not lease.valid_at(self._now_us()):
+                        self._drop(vehicle_id)
+
+        async with self._renewed:
+            self.renewals += 1
+            self._renewed.notify_all()
+
+    async def wait_renewed(self, rounds: int = 1) -> None:
+        """Wait until `rounds` more renewal rounds have completed."""
+        async with self._renewed:
+            target = self.renewals + rounds
+            await self._renewed.wait_for(lambda: self.renewals >= target)
+
+    def _renew_sync(self, lease: Lease) -> Lease:
+        with write_tx(self._engine) as conn:
+            return renew(conn, lease, now_us=self._now_us(), ttl_s=self.ttl_s)
+
+    def _drop(self, vehicle_id: str) -> None:
+        if self._leases.pop(vehicle_id, None) is not None and self._on_lost is not None:
+            self._on_lost(vehicle_id)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            await self.renew_all()

@@ -1,0 +1,115 @@
+"""Vehicle leases on real SQLite and PostgreSQL: expiry, take-over, fencing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from drone_ops.lease import Lease, LeaseKeeper, LeaseLostError, acquire, check, current, renew
+from drone_ops.store import Store
+from drone_ops.store.engine import read_tx, write_tx
+
+S = 1_000_000  # µs
+
+
+class ManualClock:
+    def __init__(self, start_us: int = 1_000 * S) -> None:
+        self.now = start_us
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _acquire(store: Store, holder: str, now: int, ttl_s: float = 10.0) -> Lease | None:
+    with write_tx(store.engine) as conn:
+        return acquire(conn, vehicle_id="v1", holder=holder, now_us=now, ttl_s=ttl_s)
+
+
+def test_one_holder_at_a_time_and_take_over_after_expiry_bumps_the_token(store: Store) -> None:
+    a = _acquire(store, "ctl-a", 1000 * S)
+    assert a is not None
+    assert a.token == 1
+    assert _acquire(store, "ctl-b", 1005 * S) is None  # held, not expired
+    again = _acquire(store, "ctl-a", 1005 * S)  # the holder re-acquiring renews
+    assert again is not None
+    assert again.token == 1
+    assert again.expires_us == 1015 * S
+    b = _acquire(store, "ctl-b", 1015 * S)  # expired exactly now: taken over
+    assert b is not None
+    assert b.token == 2
+    with write_tx(store.engine) as conn, pytest.raises(LeaseLostError, match="ctl-a lost"):
+        renew(conn, a, now_us=1016 * S, ttl_s=10)
+    with read_tx(store.engine) as conn:
+        with pytest.raises(LeaseLostError, match="command refused"):
+            check(conn, a, now_us=1016 * S)  # the fence refuses the old token
+        check(conn, b, now_us=1016 * S)  # the new holder passes
+        assert current(conn, "v1") == b
+
+
+def test_an_expired_lease_nobody_took_can_be_renewed_with_the_same_token(store: Store) -> None:
+    a = _acquire(store, "ctl-a", 1000 * S, ttl_s=1)
+    assert a is not None
+    with write_tx(store.engine) as conn:
+        renewed = renew(conn, a, now_us=2000 * S, ttl_s=1)
+    assert renewed.token == a.token
+    assert renewed.expires_us == 2001 * S
+
+
+async def test_keeper_drops_a_lease_taken_over_and_reports_it(store: Store) -> None:
+    clock = ManualClock()
+    lost: list[str] = []
+    async with LeaseKeeper.running(
+        store.engine, holder="ctl-a", ttl_s=5, now_us=clock, on_lost=lost.append
+    ) as keeper:
+        lease = await keeper.acquire("v1")
+        assert lease is not None
+        assert await keeper.verify("v1") == lease.token
+        clock.now += 6 * S  # ctl-a stalls past its expiry; ctl-b takes over
+        b = _acquire(store, "ctl-b", clock.now)
+        assert b is not None
+        assert b.token == lease.token + 1
+        with pytest.raises(LeaseLostError):
+            await keeper.verify("v1")
+        assert lost == ["v1"]
+        with pytest.raises(LeaseLostError):
+            keeper.token("v1")
+        await keeper.renew_all()  # nothing left to renew, nothing breaks
+    with read_tx(store.engine) as conn:
+        assert current(conn, "v1") == b  # leaving ctl-a's keeper did not release ctl-b's lease
+
+
+async def test_keeper_release_on_exit_frees_the_vehicle_for_the_next_holder(store: Store) -> None:
+    clock = ManualClock()
+    async with LeaseKeeper.running(store.engine, holder="ctl-a", now_us=clock) as keeper:
+        assert await keeper.acquire("v1") is not None
+    b = _acquire(store, "ctl-b", clock.now)  # no waiting for expiry after a clean exit
+    assert b is not None
+    assert b.token == 2
+
+
+async def test_keeper_renews_in_the_background(store: Store) -> None:
+    clock = ManualClock()
+    async with LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=0.3, now_us=clock) as k:
+        first = await k.acquire("v1")
+        assert first is not None
+        clock.now += 1 * S
+        await k.wait_renewed()  # the renewal task runs every ttl/3 of wall time
+        assert k.held()["v1"].expires_us == clock.now + int(0.3 * S)
+
+
+def test_racing_controllers_on_postgresql_get_exactly_one_lease(pg_store: Store) -> None:
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def contend(holder: str) -> None:
+        barrier.wait()
+        if _acquire(pg_store, holder, 1000 * S) is not None:
+            winners.append(holder)
+
+    threads = [threading.Thread(target=contend, args=(f"ctl-{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
