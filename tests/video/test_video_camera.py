@@ -5,6 +5,7 @@ FFmpeg's own SDP/RTP reader (what ffplay uses) decodes to the rendered picture."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +119,7 @@ async def test_a_camera_that_cannot_keep_up_drops_frames_instead_of_drifting(
     times = [f.time_unix_us for f in seen]
     period_us = 1e6 / 15
     # Stamped with the sim time they show: on the frame grid, strictly increasing...
-    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(times))
     assert all(abs(t / period_us - round(t / period_us)) < 1e-3 for t in times)
     # ...and every due slot is either sent or counted as dropped: none is sent late.
     slots = round((times[-1] - times[0]) / period_us)
@@ -154,7 +155,7 @@ async def test_ffmpeg_reads_the_stream_from_the_sdp_and_sees_the_rendered_pictur
         origin=(POSE.lat_deg, POSE.lon_deg),
     )
     async with camera:
-        assert "m=video %d RTP/AVP 96" % udp_port_pair in sdp.read_text()
+        assert f"m=video {udp_port_pair} RTP/AVP 96" in sdp.read_text()
         frames = await asyncio.to_thread(read_frames)
     expected = FrameRenderer(ground=ground, plane=plane).render(POSE)
     decoded = frames[-1]
