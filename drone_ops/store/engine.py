@@ -108,7 +108,14 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def read_tx(engine: Engine) -> Iterator[Connection]:
-    """One consistent read snapshot."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+def read_tx(engine: Engine, *, snapshot: bool = False) -> Iterator[Connection]:
+    """One read transaction; `snapshot` makes every statement see the same state.
+
+    SQLite's WAL readers always see one snapshot; PostgreSQL needs REPEATABLE
+    READ for that (its default, READ COMMITTED, sees each statement afresh).
+    """
+    with engine.connect() as conn:
+        if snapshot and conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn

@@ -250,6 +250,10 @@ class Store:
 
         return await self.run(work)
 
+    def open_sortie_ids(self) -> dict[str, int]:
+        """Vehicle → sortie opened by this controller and not yet closed."""
+        return dict(self._open_sorties)
+
     # ------------------------------------------------------------ telemetry
     def write_samples_sync(self, samples: Sequence[TelemetrySample]) -> int:
         """Write one batch in one transaction (blocking; `write_samples` is the async form)."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from drone_ops.store.errors import StoreLockedError, StoreUnreachableError
 from drone_ops.store.store import Store
+from telemetry.bus import Subscription
+from telemetry.errors import BusClosedError
 from telemetry.sample import TelemetrySample
 
 __all__ = ["StoreWriter", "WriterStats"]
@@ -53,6 +55,7 @@ class StoreWriter:
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self.stats = WriterStats()
+        self.stalled = asyncio.Event()  # set while a write is failing and being retried
 
     async def write(self, batch: Sequence[TelemetrySample]) -> None:
         """Write one batch, retrying transient failures until it is stored."""
@@ -64,6 +67,7 @@ class StoreWriter:
             except (StoreLockedError, StoreUnreachableError) as exc:
                 self.stats.retries += 1
                 self.stats.last_error = str(exc)
+                self.stalled.set()
                 log.warning("store write failed, will retry in %.2f s: %s", delay, exc)
                 await asyncio.sleep(delay * (0.5 + random.random()))  # jittered backoff
                 delay = min(delay * 2, self._retry_max_s)
@@ -72,6 +76,7 @@ class StoreWriter:
             self.stats.samples_written += len(batch)
             self.stats.batches_written += 1
             self.stats.last_error = None
+            self.stalled.clear()
             return
 
     async def run(self, source: AsyncIterable[Sequence[TelemetrySample]]) -> WriterStats:
@@ -88,3 +93,12 @@ class StoreWriter:
         if pending:
             await self.write(pending)
         return self.stats
+
+    async def run_subscription(self, subscription: Subscription[TelemetrySample]) -> WriterStats:
+        """Drain a (LOSSLESS) telemetry bus subscription until the bus closes."""
+        while True:
+            try:
+                batch = await subscription.get_batch(self._max_batch)
+            except BusClosedError:
+                return self.stats
+            await self.write(batch)

@@ -1,0 +1,47 @@
+"""Sample factories shared by the store tests (not fakes: real TelemetrySamples)."""
+
+from __future__ import annotations
+
+from telemetry.sample import TelemetrySample
+
+T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+
+
+def track(
+    vehicle_id: str = "v1",
+    n: int = 100,
+    *,
+    start_us: int = T0_US,
+    step_us: int = 100_000,
+    lat0: float = 52.0,
+    lon0: float = 4.0,
+    battery0: float = 90.0,
+    battery_step: float = 0.0,
+) -> list[TelemetrySample]:
+    """A straight eastward flight, one sample per `step_us`."""
+    return [
+        TelemetrySample(
+            vehicle_id=vehicle_id,
+            time_unix_us=start_us + i * step_us,
+            boot_time_ms=1000 + i * step_us // 1000,
+            lat_deg=lat0,
+            lon_deg=lon0 + i * 1e-5,
+            alt_amsl_m=30.0 + i * 0.01,
+            rel_alt_m=20.0,
+            vn_m_s=0.0,
+            ve_m_s=5.0,
+            vd_m_s=0.0,
+            heading_deg=90.0,
+            battery_pct=battery0 - i * battery_step,
+            battery_v=15.8,
+            gps_fix=3,
+            satellites=12,
+            mode="AUTO.MISSION",
+            armed=True,
+            landed_state="IN_AIR",
+            mission_seq=i % 5,
+            mission_total=5,
+            link_rate_hz=50.0,
+        )
+        for i in range(n)
+    ]
