@@ -1,0 +1,85 @@
+"""`drone-ops schedule ...` against a real SQLite store, through the CLI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drone_ops.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_schedule_lifecycle_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ["--store", f"sqlite:///{tmp_path / 'ops.db'}"]
+    plan = tmp_path / "depot.plan"
+    plan.write_text("{}")
+    code, out, _ = run(
+        capsys, "schedule", "add", "night", "--cron", "*/30 * * * *", "--tz", "Europe/Zurich",
+        "--window", "22:00-06:00", "--plan", str(plan), "--vehicle", "v1", "--vehicle", "v2",
+        *store,
+    )  # fmt: skip
+    assert code == 0
+    assert "next run" in out
+    code, out, _ = run(
+        capsys, "schedule", "add", "day", "--every", "2h", "--generator", "perimeter",
+        "--param", "inset_m=5", *store,
+    )  # fmt: skip
+    assert code == 0
+
+    code, out, _ = run(capsys, "schedule", "list", *store)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "WHEN"]
+    night = next(line for line in lines if line.startswith("night"))
+    assert "v1,v2" in night
+    assert ":00 CE" in night or ":30 CE" in night  # next run shown in the schedule's zone
+    assert "perimeter(inset_m=5)" in out
+
+    code, out, _ = run(capsys, "schedule", "pause", "night", *store)
+    assert code == 0
+    code, out, _ = run(capsys, "schedule", "show", "night", *store)
+    assert "paused" in out
+    assert "next runs  -" in out
+    code, out, _ = run(capsys, "schedule", "resume", "night", *store)
+    assert "next run 20" in out
+    code, out, _ = run(capsys, "schedule", "remove", "day", *store)
+    assert code == 0
+    code, out, _ = run(capsys, "schedule", "list", *store)
+    assert "day" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--cron", "often", "--generator", "perimeter"], "5-field"),
+        (["--every", "soon", "--generator", "perimeter"], "duration 'soon'"),
+        (["--every", "30m", "--plan", "/no/such.plan"], "does not exist"),
+        (["--every", "30m", "--generator", "g", "--window", "22-6"], "HH:MM"),
+        (["--every", "30m", "--generator", "g", "--tz", "Nowhere/City"], "time zone"),
+    ],
+)
+def test_bad_input_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    code, _, err = run(
+        capsys, "schedule", "add", "x", *argv, "--store", f"sqlite:///{tmp_path / 'ops.db'}"
+    )
+    assert code == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_schedule_name_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "schedule", "pause", "nope", "--store", f"sqlite:///{tmp_path}/s.db")
+    assert code == 2
+    assert "no schedule named 'nope'" in err
