@@ -1,5 +1,6 @@
 """Telemetry: samples, bus, MQTT bridge, tlog recording and video ingest."""
 
+from telemetry.backoff import Backoff
 from telemetry.bus import Bus, Policy, Subscription, SubscriptionStats, TelemetryBus
 from telemetry.codec import (
     EventMessage,
@@ -19,17 +20,31 @@ from telemetry.errors import (
     TelemetryError,
     TlogError,
 )
+from telemetry.mqtt_bridge import BridgeConfig, BridgeStats, LinkState, MqttBridge
+from telemetry.mqtt_config import MqttConfig, TlsConfig
+from telemetry.outbox import Outbox, OutboxMessage
 from telemetry.sample import TelemetrySample
+from telemetry.topics import Channel, ParsedTopic, Topics, parse_topic
 
 __all__ = [
+    "Backoff",
+    "BridgeConfig",
+    "BridgeStats",
     "BrokerUnreachableError",
     "Bus",
     "BusClosedError",
+    "Channel",
     "DecodeError",
     "EventMessage",
     "JsonValue",
+    "LinkState",
+    "MqttBridge",
+    "MqttConfig",
     "MqttConfigError",
+    "Outbox",
     "OutboxError",
+    "OutboxMessage",
+    "ParsedTopic",
     "Policy",
     "Subscription",
     "SubscriptionStats",
@@ -37,9 +52,12 @@ __all__ = [
     "TelemetryError",
     "TelemetrySample",
     "TlogError",
+    "TlsConfig",
+    "Topics",
     "decode_event",
     "decode_sample",
     "encode_event",
     "encode_sample",
+    "parse_topic",
     "sample_to_dict",
 ]
