@@ -69,7 +69,7 @@ def check_transition(incident_id: int, current: IncidentStatus, new: IncidentSta
     if new in _ALLOWED[current]:
         return
     if current in (IncidentStatus.RESOLVED, IncidentStatus.DISMISSED):
-        hint = "it is closed; raise a new incident or add a note instead"
+        hint = "that is final: raise a new incident or add a note instead"
     elif new is IncidentStatus.RESOLVED:
         hint = "acknowledge it first (open → acknowledged → resolved)"
     else:

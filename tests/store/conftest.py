@@ -1,8 +1,9 @@
-"""Store fixtures: a real SQLite file per test and a real PostgreSQL database per test.
+"""Store fixtures: a real SQLite file per test and a real PostgreSQL schema per test.
 
-PostgreSQL is the machine's server (127.0.0.1:5432, database `test` used only
-to create and drop a uniquely named database), so concurrent runs never share
-a chain.
+PostgreSQL is the machine's server (127.0.0.1:5432; database `test` is used
+only to create and drop a uniquely named database per session). Each test gets
+its own schema in it (via the URL's search_path), so concurrent runs and tests
+never share a chain, and setting up costs one migration, not one database.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def _pg_url_for(dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A uniquely named PostgreSQL database for this test session, dropped afterwards."""
     name = f"drone_ops_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -36,6 +37,19 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A fresh, empty schema for one test; the URL points the store at it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{pg_database}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture
