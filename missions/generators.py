@@ -1,0 +1,690 @@
+"""Plan generators: route, perimeter, coverage, orbit, split.
+
+Areas are shapely geometries in lon/lat (GeoJSON axis order); the work is
+done in a local tangent plane (`missions.geo.LocalFrame`). Every generated
+plan takes off at home, flies its pattern and returns to launch. Polygon
+work is shapely's; nothing here clips polygons by hand.
+
+Where the vehicle may fly (`fly` region): the area's outline grown by
+`overfly_m` (survey planners turn outside the area; 0 keeps inside), cut to
+the inclusion fence shrunk by its margin when one is given, minus holes and
+no-fly zones grown by `margin_m`. Every leg of a generated pattern lies in
+that region; transits that would leave it walk around the obstacle's edge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import substring, unary_union
+
+from missions.errors import MissionsError
+from missions.geo import LocalFrame
+from missions.plan import (
+    CameraAction,
+    FencePolygon,
+    Geofence,
+    GeoPoint,
+    Home,
+    ItemKind,
+    MissionItem,
+    PatrolPlan,
+)
+
+__all__ = [
+    "CoverageSpec",
+    "GeneratorError",
+    "coverage",
+    "orbit",
+    "perimeter",
+    "route",
+    "split",
+]
+
+XY = tuple[float, float]
+
+
+class GeneratorError(MissionsError, ValueError):
+    """Generator input that cannot produce a plan (the message says what to change)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoverageSpec:
+    """How a coverage sweep is flown and photographed."""
+
+    alt_m: float = 60.0
+    hfov_deg: float = 70.0
+    side_overlap: float = 0.7
+    angle_deg: float | None = None  # None: the angle with the shortest path
+    margin_m: float = 5.0  # clearance kept from holes, no-fly zones and the fence
+    overfly_m: float | None = None  # None: half the footprint width
+    speed_m_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.alt_m <= 1000.0):
+            raise GeneratorError(f"coverage altitude {self.alt_m} m must be in 0..1000")
+        if not (1.0 <= self.hfov_deg < 170.0):
+            raise GeneratorError(f"camera field of view {self.hfov_deg}° must be in 1..170")
+        if not (0.0 <= self.side_overlap < 0.95):
+            raise GeneratorError(f"side overlap {self.side_overlap} must be in 0..0.95")
+        if self.margin_m < 0 or (self.overfly_m is not None and self.overfly_m < 0):
+            raise GeneratorError("margin and overfly distances must be >= 0 m")
+
+    @property
+    def footprint_m(self) -> float:
+        """Ground width seen by the camera across track."""
+        return 2.0 * self.alt_m * math.tan(math.radians(self.hfov_deg) / 2.0)
+
+    @property
+    def spacing_m(self) -> float:
+        return self.footprint_m * (1.0 - self.side_overlap)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _polygons(geom: BaseGeometry) -> list[Polygon]:
+    if isinstance(geom, Polygon):
+        return [] if geom.is_empty else [geom]
+    if isinstance(geom, MultiPolygon):
+        return [p for p in geom.geoms if not p.is_empty]
+    if hasattr(geom, "geoms"):
+        return [p for g in geom.geoms for p in _polygons(g)]
+    return []
+
+
+def _area_xy(area: BaseGeometry, frame: LocalFrame, what: str) -> BaseGeometry:
+    if not _polygons(area):
+        raise GeneratorError(f"{what}: expected a polygon area, got {area.geom_type}")
+    xy = shapely.make_valid(frame.geom_to_xy(area))
+    polys = _polygons(xy)
+    if not polys or sum(p.area for p in polys) < 1.0:
+        raise GeneratorError(f"{what}: the area is empty (less than 1 m²)")
+    return unary_union(polys)
+
+
+def _nofly_xy(nofly: Iterable[BaseGeometry], frame: LocalFrame) -> BaseGeometry:
+    polys = [p for z in nofly for p in _polygons(shapely.make_valid(frame.geom_to_xy(z)))]
+    return unary_union(polys) if polys else Polygon()
+
+
+def _home_xy(home: Home, frame: LocalFrame) -> XY:
+    return frame.point_xy(home.lat_deg, home.lon_deg)
+
+
+def _fence_for(frame: LocalFrame, fence: BaseGeometry | None, nofly: BaseGeometry) -> Geofence:
+    """The plan's own geofence: the inclusion fence and the no-fly zones."""
+    polys: list[FencePolygon] = []
+
+    def add(poly: Polygon, inclusion: bool) -> None:
+        ll = frame.geom_to_lonlat(poly.simplify(0.2))
+        coords = list(ll.exterior.coords)[:-1]
+        if len(coords) >= 3:
+            polys.append(
+                FencePolygon(
+                    vertices=tuple(GeoPoint(lat_deg=c[1], lon_deg=c[0]) for c in coords),
+                    inclusion=inclusion,
+                )
+            )
+
+    if fence is not None:
+        for p in _polygons(fence):
+            add(Polygon(p.exterior), True)
+    for p in _polygons(nofly):
+        add(Polygon(p.exterior), False)
+    return Geofence(polygons=tuple(polys))
+
+
+def _build_plan(
+    *,
+    name: str,
+    kind: str,
+    home: Home,
+    frame: LocalFrame,
+    path_xy: Sequence[XY],
+    alt_m: float,
+    speed_m_s: float | None,
+    params: dict[str, object],
+    fence: Geofence,
+    video: bool = True,
+    hold_s: float = 0.0,
+) -> PatrolPlan:
+    if not path_xy:
+        raise GeneratorError(f"{kind}: the pattern has no waypoints; enlarge the area")
+    xs = np.array([p[0] for p in path_xy])
+    ys = np.array([p[1] for p in path_xy])
+    lats, lons = frame.to_latlon(xs, ys)
+    items = [
+        MissionItem(
+            kind=ItemKind.TAKEOFF,
+            lat_deg=home.lat_deg,
+            lon_deg=home.lon_deg,
+            rel_alt_m=alt_m,
+            speed_m_s=speed_m_s,
+        )
+    ]
+    last = len(path_xy) - 1
+    for i, (lat, lon) in enumerate(zip(lats.tolist(), lons.tolist(), strict=True)):
+        camera = CameraAction.NONE
+        if video and i == 0:
+            camera = CameraAction.START_VIDEO
+        elif video and i == last:
+            camera = CameraAction.STOP_VIDEO
+        items.append(
+            MissionItem(
+                kind=ItemKind.WAYPOINT,
+                lat_deg=lat,
+                lon_deg=lon,
+                rel_alt_m=alt_m,
+                hold_s=hold_s,
+                camera=camera,
+            )
+        )
+    items.append(
+        MissionItem(kind=ItemKind.RETURN_TO_LAUNCH, lat_deg=math.nan, lon_deg=math.nan, rel_alt_m=0)
+    )
+    return PatrolPlan(
+        name=name, kind=kind, items=tuple(items), home=home, fence=fence, params=params
+    )
+
+
+# ------------------------------------------------------------------ route
+
+
+def route(
+    points: Sequence[GeoPoint],
+    *,
+    home: Home,
+    alt_m: float = 40.0,
+    speed_m_s: float | None = None,
+    hold_s: float = 0.0,
+    name: str = "route",
+) -> PatrolPlan:
+    """Fly an ordered list of points at one altitude, then return."""
+    if not points:
+        raise GeneratorError("route: expected at least one point")
+    frame = LocalFrame(home.lat_deg, home.lon_deg)
+    path = [frame.point_xy(p.lat_deg, p.lon_deg) for p in points]
+    return _build_plan(
+        name=name,
+        kind="route",
+        home=home,
+        frame=frame,
+        path_xy=path,
+        alt_m=alt_m,
+        speed_m_s=speed_m_s,
+        hold_s=hold_s,
+        params={"alt_m": alt_m, "speed_m_s": speed_m_s, "hold_s": hold_s},
+        fence=Geofence(),
+        video=False,
+    )
+
+
+# ------------------------------------------------------------------ perimeter
+
+
+def perimeter(
+    area: BaseGeometry,
+    *,
+    home: Home,
+    alt_m: float = 40.0,
+    margin_m: float = 10.0,
+    laps: int = 1,
+    clockwise: bool = True,
+    speed_m_s: float | None = None,
+    name: str = "perimeter",
+) -> PatrolPlan:
+    """Loop along the area's boundary, offset inward by `margin_m`, `laps` times."""
+    if laps < 1:
+        raise GeneratorError(f"perimeter: laps must be >= 1, got {laps}")
+    if margin_m < 0:
+        raise GeneratorError(f"perimeter: margin must be >= 0 m, got {margin_m}")
+    frame = LocalFrame.around(area)
+    area_xy = _area_xy(area, frame, "perimeter")
+    inner = Polygon(max(_polygons(area_xy), key=lambda p: p.area).exterior)
+    shrunk = _polygons(inner.buffer(-margin_m, join_style="mitre") if margin_m else inner)
+    if not shrunk:
+        raise GeneratorError(
+            f"perimeter: a {margin_m} m margin leaves nothing of the area; use a smaller margin"
+        )
+    ring = shapely.geometry.polygon.orient(max(shrunk, key=lambda p: p.area).simplify(0.5), 1.0)
+    coords = [(float(x), float(y)) for x, y in list(ring.exterior.coords)[:-1]]
+    if clockwise:
+        coords.reverse()
+    hx, hy = _home_xy(home, frame)
+    start = min(range(len(coords)), key=lambda i: math.hypot(coords[i][0] - hx, coords[i][1] - hy))
+    coords = coords[start:] + coords[:start]
+    path = coords * laps + [coords[0]]
+    return _build_plan(
+        name=name,
+        kind="perimeter",
+        home=home,
+        frame=frame,
+        path_xy=path,
+        alt_m=alt_m,
+        speed_m_s=speed_m_s,
+        params={
+            "alt_m": alt_m,
+            "margin_m": margin_m,
+            "laps": laps,
+            "clockwise": clockwise,
+            "speed_m_s": speed_m_s,
+        },
+        fence=Geofence(),
+    )
+
+
+# ------------------------------------------------------------------ orbit
+
+
+def orbit(
+    center: GeoPoint,
+    *,
+    home: Home,
+    radius_m: float = 50.0,
+    laps: int = 1,
+    alt_m: float = 40.0,
+    clockwise: bool = True,
+    speed_m_s: float | None = None,
+    name: str = "orbit",
+) -> PatrolPlan:
+    """Circle a point of interest: chords of at most 15° or 15 m."""
+    if not (radius_m >= 5.0):
+        raise GeneratorError(f"orbit: radius {radius_m} m must be >= 5 m")
+    if laps < 1:
+        raise GeneratorError(f"orbit: laps must be >= 1, got {laps}")
+    frame = LocalFrame(center.lat_deg, center.lon_deg)
+    n = max(24, math.ceil(2 * math.pi * radius_m / 15.0))
+    hx, hy = _home_xy(home, frame)
+    start = math.atan2(hy, hx) if (hx or hy) else 0.0
+    sign = -1.0 if clockwise else 1.0
+    ring = [
+        (
+            radius_m * math.cos(start + sign * 2 * math.pi * k / n),
+            radius_m * math.sin(start + sign * 2 * math.pi * k / n),
+        )
+        for k in range(n)
+    ]
+    path = ring * laps + [ring[0]]
+    return _build_plan(
+        name=name,
+        kind="orbit",
+        home=home,
+        frame=frame,
+        path_xy=path,
+        alt_m=alt_m,
+        speed_m_s=speed_m_s,
+        params={
+            "center": [center.lat_deg, center.lon_deg],
+            "radius_m": radius_m,
+            "laps": laps,
+            "alt_m": alt_m,
+            "clockwise": clockwise,
+            "speed_m_s": speed_m_s,
+        },
+        fence=Geofence(),
+    )
+
+
+# ------------------------------------------------------------------ coverage
+
+
+@dataclass(slots=True)
+class _Workspace:
+    frame: LocalFrame
+    cover: BaseGeometry  # what the camera must see (area minus holes)
+    fly: BaseGeometry  # where the vehicle may be
+    fly_cov: BaseGeometry  # `fly` grown by 5 cm for robust "covers" tests
+    nofly: BaseGeometry
+    fence: BaseGeometry | None
+
+
+def _workspace(
+    area: BaseGeometry,
+    spec: CoverageSpec,
+    nofly: Iterable[BaseGeometry],
+    fence: BaseGeometry | None,
+    frame: LocalFrame | None = None,
+) -> _Workspace:
+    frame = frame or LocalFrame.around(area)
+    area_xy = _area_xy(area, frame, "coverage")
+    nofly_xy = _nofly_xy(nofly, frame)
+    holes = unary_union([Polygon(r) for p in _polygons(area_xy) for r in p.interiors])
+    obstacles = unary_union([nofly_xy, holes])
+    cover = area_xy.difference(obstacles) if not obstacles.is_empty else area_xy
+    outline = unary_union([Polygon(p.exterior) for p in _polygons(area_xy)])
+    overfly = spec.footprint_m / 2.0 if spec.overfly_m is None else spec.overfly_m
+    fly = outline.buffer(overfly, join_style="mitre") if overfly > 0 else outline
+    fence_xy = None
+    if fence is not None:
+        fence_xy = _area_xy(fence, frame, "fence")
+        fly = fly.intersection(fence_xy.buffer(-spec.margin_m) if spec.margin_m else fence_xy)
+    if not obstacles.is_empty:
+        fly = fly.difference(obstacles.buffer(spec.margin_m) if spec.margin_m else obstacles)
+    fly = unary_union(_polygons(fly))
+    if fly.is_empty:
+        raise GeneratorError("coverage: nothing of the area is left to fly in; check fence/no-fly")
+    fly_cov = fly.buffer(0.05)
+    shapely.prepare(fly_cov)
+    return _Workspace(
+        frame=frame, cover=cover, fly=fly, fly_cov=fly_cov, nofly=nofly_xy, fence=fence_xy
+    )
+
+
+def _intervals(geom: BaseGeometry) -> list[tuple[float, float]]:
+    """x-extents of the line pieces in an intersection result."""
+    out: list[tuple[float, float]] = []
+    parts = geom.geoms if hasattr(geom, "geoms") else [geom]
+    for g in parts:
+        if isinstance(g, LineString) and g.length > 0.01:
+            x0, _, x1, _ = g.bounds
+            out.append((x0, x1))
+    out.sort()
+    return out
+
+
+def _merge(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1] + gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _sweep_segments(ws: _Workspace, spec: CoverageSpec, angle_deg: float) -> list[tuple[XY, XY]]:
+    """Sweep segments (in local metres) for one angle, line by line."""
+    cover = affinity.rotate(ws.cover, -angle_deg, origin=(0, 0))
+    fly = affinity.rotate(ws.fly, -angle_deg, origin=(0, 0))
+    minx, miny, maxx, maxy = cover.bounds
+    s = spec.spacing_m
+    n = max(1, math.ceil((maxy - miny) / s))
+    offset = (maxy - miny - (n - 1) * s) / 2.0
+    ys = miny + offset + s * np.arange(n)
+    bands = shapely.box(minx - 1, ys - s / 2, maxx + 1, ys + s / 2)
+    pieces = shapely.intersection(bands, cover)
+    lines: list[LineString] = []
+    line_y: list[float] = []
+    for y, piece in zip(ys.tolist(), pieces, strict=True):
+        spans = _merge([(p.bounds[0], p.bounds[2]) for p in _polygons(piece)], 0.0)
+        for a, b in spans:
+            lines.append(LineString([(a, y), (b, y)]))
+            line_y.append(y)
+    if not lines:
+        return []
+    clipped = shapely.intersection(np.array(lines, dtype=object), fly)
+    segs: list[tuple[XY, XY]] = []
+    cos_a, sin_a = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    for y, piece in zip(line_y, clipped, strict=True):
+        for a, b in _merge(_intervals(piece), 0.0):
+            p0 = (a * cos_a - y * sin_a, a * sin_a + y * cos_a)
+            p1 = (b * cos_a - y * sin_a, b * sin_a + y * cos_a)
+            segs.append((p0, p1))
+    return segs
+
+
+def _candidate_angles(cover: BaseGeometry) -> list[float]:
+    angles = {float(a) for a in range(0, 180, 10)}
+    hull = cover.convex_hull
+    if isinstance(hull, Polygon):
+        c = list(hull.exterior.coords)
+        for (x0, y0), (x1, y1) in itertools.pairwise(c):
+            if math.hypot(x1 - x0, y1 - y0) > 1.0:
+                angles.add(round(math.degrees(math.atan2(y1 - y0, x1 - x0)) % 180.0, 3))
+    return sorted(angles)
+
+
+def _sweep_cost(ws: _Workspace, spec: CoverageSpec, angle_deg: float) -> float:
+    """Sweep length plus a turn per line: a cheap proxy for path length."""
+    cover = affinity.rotate(ws.cover, -angle_deg, origin=(0, 0))
+    minx, miny, maxx, maxy = cover.bounds
+    s = spec.spacing_m
+    n = max(1, math.ceil((maxy - miny) / s))
+    offset = (maxy - miny - (n - 1) * s) / 2.0
+    ys = miny + offset + s * np.arange(n)
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([np.full(n, minx - 1), ys]),
+                np.column_stack([np.full(n, maxx + 1), ys]),
+            ],
+            axis=1,
+        )
+    )
+    pieces = shapely.intersection(lines, cover)
+    return float(shapely.length(pieces).sum() + shapely.get_num_geometries(pieces).sum() * 2 * s)
+
+
+def _walk_ring(ring: LineString, a: Point, b: Point) -> list[XY]:
+    """The shorter way along a closed ring from a to b (both on the ring)."""
+    length = ring.length
+    da, db = ring.project(a), ring.project(b)
+    one = substring(ring, da, db)
+    if da < db:
+        other = list(substring(ring, da, 0.0).coords) + list(substring(ring, length, db).coords)
+    else:
+        other = list(substring(ring, da, length).coords) + list(substring(ring, 0.0, db).coords)
+    one_c = list(one.coords) if not one.is_empty else []
+    if len(one_c) >= 2 and (len(other) < 2 or one.length <= LineString(other).length):
+        return [(float(x), float(y)) for x, y in one_c]
+    return [(float(x), float(y)) for x, y in other]
+
+
+def _route_inside(a: XY, b: XY, ws: _Workspace, depth: int = 0) -> list[XY]:
+    """Points after `a` leading to `b` with every leg inside the fly region.
+
+    Where the straight leg leaves the region, walk the shorter way along the
+    edge it leaves through (an obstacle's or the outline's) to where it comes
+    back, then go on from there; finally cut corners that stay inside.
+    """
+    seg = LineString([a, b])
+    if depth > 12 or ws.fly_cov.covers(seg):
+        return [b]
+    outside = seg.difference(ws.fly_cov)
+    parts = [
+        g
+        for g in (outside.geoms if hasattr(outside, "geoms") else [outside])
+        if isinstance(g, LineString) and g.length > 0.0
+    ]
+    if not parts:
+        return [b]
+    spans = sorted(
+        (
+            min(seg.project(Point(g.coords[0])), seg.project(Point(g.coords[-1]))),
+            max(seg.project(Point(g.coords[0])), seg.project(Point(g.coords[-1]))),
+        )
+        for g in parts
+    )
+    rings = [r for poly in _polygons(ws.fly) for r in (poly.exterior, *poly.interiors)]
+    t0 = spans[0][0]
+    p_start = seg.interpolate(t0)
+    ring = min(rings, key=p_start.distance)
+    t1 = max(t_end for t_beg, t_end in spans if ring.distance(seg.interpolate(t_beg)) < 0.2)
+    entry = ring.interpolate(ring.project(p_start))
+    exit_ = ring.interpolate(ring.project(seg.interpolate(t1)))
+    walk = _walk_ring(LineString(ring.coords), entry, exit_)
+    path = [(float(entry.x), float(entry.y)), *walk[1:]]
+    path += _route_inside(path[-1], b, ws, depth + 1)
+    return _pull_string(a, path, ws)
+
+
+def _pull_string(a: XY, path: list[XY], ws: _Workspace) -> list[XY]:
+    """Drop intermediate points while the shortcut stays inside the fly region."""
+    out: list[XY] = []
+    cur = a
+    i = 0
+    while i < len(path):
+        j = len(path) - 1
+        while j > i and not ws.fly_cov.covers(LineString([cur, path[j]])):
+            j -= 1
+        out.append(path[j])
+        cur = path[j]
+        i = j + 1
+    return out
+
+
+def _order_segments(segs: list[tuple[XY, XY]], start_near: XY) -> list[tuple[XY, XY]]:
+    """Greedy boustrophedon: start at the end nearest home, then the nearest next end."""
+    if not segs:
+        return []
+    ends = np.array([[s[0], s[1]] for s in segs], dtype=float)  # (n, 2, 2)
+    n = len(segs)
+    visited = np.zeros(n, dtype=bool)
+    hx, hy = start_near
+    d0 = np.hypot(ends[:, :, 0] - hx, ends[:, :, 1] - hy)
+    k, side = np.unravel_index(int(np.argmin(d0)), d0.shape)
+    ordered: list[tuple[XY, XY]] = []
+    for _ in range(n):
+        visited[k] = True
+        seg = segs[k] if side == 0 else (segs[k][1], segs[k][0])
+        ordered.append(seg)
+        cx, cy = seg[1]
+        d = np.hypot(ends[:, :, 0] - cx, ends[:, :, 1] - cy)
+        d[visited] = np.inf
+        if np.isinf(d).all():
+            break
+        k, side = np.unravel_index(int(np.argmin(d)), d.shape)
+    return ordered
+
+
+def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY) -> list[XY]:
+    segs = _sweep_segments(ws, spec, angle)
+    if not segs:
+        raise GeneratorError(
+            "coverage: no sweep line fits in the area; lower the altitude or the margin"
+        )
+    path: list[XY] = []
+    for p0, p1 in _order_segments(segs, home_xy):
+        if path and math.hypot(p0[0] - path[-1][0], p0[1] - path[-1][1]) > 0.01:
+            path.extend(_route_inside(path[-1], p0, ws)[:-1])
+        if not path or path[-1] != p0:
+            path.append(p0)
+        if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) > 0.01:
+            path.append(p1)
+    return path
+
+
+def _best_angle(ws: _Workspace, spec: CoverageSpec) -> float:
+    if spec.angle_deg is not None:
+        return spec.angle_deg % 180.0
+    return min(_candidate_angles(ws.cover), key=lambda a: _sweep_cost(ws, spec, a))
+
+
+def coverage(
+    area: BaseGeometry,
+    *,
+    home: Home,
+    spec: CoverageSpec | None = None,
+    nofly: Sequence[BaseGeometry] = (),
+    fence: BaseGeometry | None = None,
+    name: str = "coverage",
+) -> PatrolPlan:
+    """Boustrophedon sweep of `area` (lon/lat) so the camera sees all of it."""
+    spec = spec or CoverageSpec()
+    ws = _workspace(area, spec, nofly, fence)
+    angle = _best_angle(ws, spec)
+    path = _coverage_path(ws, spec, angle, _home_xy(home, ws.frame))
+    return _build_plan(
+        name=name,
+        kind="coverage",
+        home=home,
+        frame=ws.frame,
+        path_xy=path,
+        alt_m=spec.alt_m,
+        speed_m_s=spec.speed_m_s,
+        params=_spec_params(spec, angle),
+        fence=_fence_for(ws.frame, ws.fence, ws.nofly),
+    )
+
+
+def _spec_params(spec: CoverageSpec, angle: float) -> dict[str, object]:
+    return {
+        "alt_m": spec.alt_m,
+        "hfov_deg": spec.hfov_deg,
+        "side_overlap": spec.side_overlap,
+        "angle_deg": round(angle, 3),
+        "spacing_m": round(spec.spacing_m, 3),
+        "footprint_m": round(spec.footprint_m, 3),
+        "margin_m": spec.margin_m,
+        "speed_m_s": spec.speed_m_s,
+    }
+
+
+# ------------------------------------------------------------------ split
+
+
+def split(
+    area: BaseGeometry,
+    vehicles: int,
+    *,
+    home: Home,
+    spec: CoverageSpec | None = None,
+    nofly: Sequence[BaseGeometry] = (),
+    fence: BaseGeometry | None = None,
+    name: str = "coverage",
+) -> tuple[PatrolPlan, ...]:
+    """Divide a coverage among `vehicles`: strips of equal area across the sweep.
+
+    Strips run along the sweep lines so each vehicle flies whole lines; equal
+    area means about equal sweep time (transit from home is not balanced).
+    """
+    if vehicles < 1:
+        raise GeneratorError(f"split: vehicles must be >= 1, got {vehicles}")
+    spec = spec or CoverageSpec()
+    ws = _workspace(area, spec, nofly, fence)
+    angle = _best_angle(ws, spec)
+    rot = affinity.rotate(ws.cover, -angle, origin=(0, 0))
+    minx, miny, maxx, maxy = rot.bounds
+    total = rot.area
+    cuts = [miny]
+    for j in range(1, vehicles):
+        lo, hi = cuts[-1], maxy
+        target = total * j / vehicles
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if rot.intersection(box(minx - 1, miny - 1, maxx + 1, mid)).area < target:
+                lo = mid
+            else:
+                hi = mid
+        cuts.append((lo + hi) / 2)
+    cuts.append(maxy)
+    plans: list[PatrolPlan] = []
+    home_xy = _home_xy(home, ws.frame)
+    for j in range(vehicles):
+        strip = affinity.rotate(box(minx - 1, cuts[j], maxx + 1, cuts[j + 1]), angle, origin=(0, 0))
+        part = ws.cover.intersection(strip)
+        if part.area < 1.0:
+            raise GeneratorError(f"split: part {j + 1} of {vehicles} is empty; use fewer vehicles")
+        part_ws = _Workspace(
+            frame=ws.frame,
+            cover=part,
+            fly=ws.fly,
+            fly_cov=ws.fly_cov,
+            nofly=ws.nofly,
+            fence=ws.fence,
+        )
+        path = _coverage_path(part_ws, spec, angle, home_xy)
+        params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
+        plans.append(
+            _build_plan(
+                name=f"{name} {j + 1}/{vehicles}",
+                kind="coverage",
+                home=home,
+                frame=ws.frame,
+                path_xy=path,
+                alt_m=spec.alt_m,
+                speed_m_s=spec.speed_m_s,
+                params=params,
+                fence=_fence_for(ws.frame, ws.fence, ws.nofly),
+            )
+        )
+    return tuple(plans)
