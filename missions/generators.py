@@ -565,7 +565,14 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
     path: list[XY] = []
     for p0, p1 in _order_segments(segs, home_xy):
         if path and math.hypot(p0[0] - path[-1][0], p0[1] - path[-1][1]) > 0.01:
-            path.extend(_route_inside(path[-1], p0, ws)[:-1])
+            transit = [path[-1], *_route_inside(path[-1], p0, ws)]
+            if not all(ws.fly_cov.covers(LineString(leg)) for leg in itertools.pairwise(transit)):
+                parts = len(_polygons(ws.fly))
+                raise GeneratorError(
+                    f"coverage: holes or no-fly zones split the area into {parts} separate"
+                    " parts; plan each part on its own or shrink the zones"
+                )
+            path.extend(transit[1:-1])
         if not path or path[-1] != p0:
             path.append(p0)
         if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) > 0.01:
