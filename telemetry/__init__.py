@@ -24,6 +24,7 @@ from telemetry.mqtt_bridge import BridgeConfig, BridgeStats, LinkState, MqttBrid
 from telemetry.mqtt_config import MqttConfig, TlsConfig
 from telemetry.outbox import Outbox, OutboxMessage
 from telemetry.sample import TelemetrySample
+from telemetry.tlog import TlogFrame, TlogRecorder, TlogWriter, read_tlog, slice_tlog
 from telemetry.topics import Channel, ParsedTopic, Topics, parse_topic
 
 __all__ = [
@@ -52,6 +53,9 @@ __all__ = [
     "TelemetryError",
     "TelemetrySample",
     "TlogError",
+    "TlogFrame",
+    "TlogRecorder",
+    "TlogWriter",
     "TlsConfig",
     "Topics",
     "decode_event",
@@ -59,5 +63,7 @@ __all__ = [
     "encode_event",
     "encode_sample",
     "parse_topic",
+    "read_tlog",
     "sample_to_dict",
+    "slice_tlog",
 ]
