@@ -7,6 +7,7 @@ verify` later re-hashes every file against both.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from drone_ops.store.schema import evidence
 from drone_ops.store.store import track_feature
 from drone_ops.store.telemetry_rows import SAMPLE_FIELDS
 from telemetry.sample import TelemetrySample
+from telemetry.tlog import slice_tlog
 
 __all__ = ["EvidenceLocker", "sha256_file", "telemetry_csv", "telemetry_geojson"]
 
@@ -275,6 +278,41 @@ class EvidenceLocker:
             t1_us=t1,
         )
         return [csv_rec, geo_rec]
+
+    async def capture_tlog_slice(
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        tlog_path: Path | None = None,
+        before_s: float = 30.0,
+        after_s: float = 30.0,
+    ) -> EvidenceRecord:
+        """Store the raw MAVLink frames around the incident (from its sortie's tlog)."""
+        incident = await Incidents(self.store).get(incident_id)
+        if tlog_path is None:
+            if incident.sortie_id is not None:
+                sortie = await self.store.sortie(incident.sortie_id)
+                tlog_path = Path(sortie.tlog_path) if sortie.tlog_path else None
+            if tlog_path is None:
+                raise IncidentError(
+                    f"incident {incident_id} has no sortie tlog: pass the tlog file explicitly"
+                )
+        t0 = incident.time_unix_us - int(before_s * 1e6)
+        t1 = incident.time_unix_us + int(after_s * 1e6)
+        with tempfile.TemporaryDirectory(prefix="drone-ops-tlog-") as tmp:
+            sliced = Path(tmp) / "slice.tlog"
+            await asyncio.to_thread(slice_tlog, tlog_path, sliced, start_unix_us=t0, end_unix_us=t1)
+            return await self.add_file(
+                incident_id,
+                sliced,
+                kind=EvidenceKind.TLOG,
+                actor=actor,
+                media_type="application/vnd.mavlink.tlog",
+                name=f"{tlog_path.stem}-slice.tlog",
+                t0_us=t0,
+                t1_us=t1,
+            )
 
     async def list(self, incident_id: int) -> list[EvidenceRecord]:
         def work() -> list[EvidenceRecord]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from store_samples import T0_US, track
+from store_helpers import T0_US, track
 
 from drone_ops.incidents import (
     IncidentDraft,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from store_samples import T0_US, track
+from store_helpers import T0_US, track
 
 from drone_ops.store import (
     SortieOutcome,

@@ -1,7 +1,12 @@
-"""Sample factories shared by the store tests (not fakes: real TelemetrySamples)."""
+"""Helpers shared by the store tests: real TelemetrySamples, raw SQL behind our back."""
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
+
+from drone_ops.store import Store
 from telemetry.sample import TelemetrySample
 
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -45,3 +50,26 @@ def track(
         )
         for i in range(n)
     ]
+
+
+def raw_sql(store: Store, *statements: str) -> None:
+    """Edit the database behind the software's back, as a superuser could."""
+    url = store.config.sqlalchemy_url()
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            for s in statements:
+                conn.execute(s)
+        finally:
+            conn.close()
+    else:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for s in statements:
+                conn.execute(s)  # type: ignore[arg-type]
+
+
+def disable_guard(store: Store) -> list[str]:
+    if store.config.is_sqlite:
+        return ["DROP TRIGGER audit_entries_no_update", "DROP TRIGGER audit_entries_no_delete"]
+    return ["ALTER TABLE audit_entries DISABLE TRIGGER USER"]
