@@ -1,0 +1,118 @@
+"""Fleet configuration and the PX4 SITL port convention."""
+
+from __future__ import annotations
+
+import math
+import socket
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from sitl.errors import SimConfigError
+
+__all__ = ["DEFAULT_HOME", "SimConfig", "VehiclePorts", "free_vehicle_ports"]
+
+# PX4 SITL's default home (Zürich), as measured: lat, lon, AMSL metres.
+DEFAULT_HOME: tuple[float, float, float] = (47.397743, 8.545594, 489.4)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehiclePorts:
+    """UDP ports of one vehicle. *remote* ports are where the vehicle sends
+    (the client listens there), *local* ports are where the vehicle listens."""
+
+    api_remote: int
+    api_local: int
+    gcs_remote: int
+    gcs_local: int
+    video: int
+
+    def __post_init__(self) -> None:
+        for name in ("api_remote", "api_local", "gcs_remote", "gcs_local", "video"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                raise SimConfigError(f"{name} port {port} is out of range: use 1..65535")
+
+    @classmethod
+    def px4(cls, index: int) -> VehiclePorts:
+        """PX4 SITL's ports for instance `index` (0-based)."""
+        if index < 0:
+            raise SimConfigError(f"vehicle index {index} is negative: use 0 or more")
+        return cls(
+            api_remote=14540 + index,
+            api_local=14580 + index,
+            gcs_remote=14550,
+            gcs_local=18570 + index,
+            video=5600 + index,
+        )
+
+
+def free_vehicle_ports(count: int) -> list[VehiclePorts]:
+    """Ports nobody uses right now (the OS picks them), so concurrent test
+    runs never collide. Every port is distinct, including the GCS ports."""
+    with ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count * 5):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    return [
+        VehiclePorts(
+            api_remote=ports[5 * i],
+            api_local=ports[5 * i + 1],
+            gcs_remote=ports[5 * i + 2],
+            gcs_local=ports[5 * i + 3],
+            video=ports[5 * i + 4],
+        )
+        for i in range(count)
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimConfig:
+    """Everything that shapes a simulated fleet.
+
+    `stream_budget_msg_s` bounds the telemetry the whole fleet streams per
+    wall second (see `sitl.streams` for how rates scale to fit it).
+    """
+
+    count: int = 1
+    speedup: float = 1.0
+    home: tuple[float, float, float] = DEFAULT_HOME
+    wind: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+    loss_pct: float = 0.0
+    ports: list[VehiclePorts] | None = None
+    home_spacing_m: float = 5.0
+    stream_budget_msg_s: float = 12000.0
+    sys_id_base: int = 1
+    extra_params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 250:
+            raise SimConfigError(f"--count {self.count} is out of range: use 1..250 vehicles")
+        if not (math.isfinite(self.speedup) and 0.1 <= self.speedup <= 1000):
+            raise SimConfigError(f"--speedup {self.speedup} is out of range: use 0.1..1000")
+        lat, lon, alt = self.home
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180 and -500 <= alt <= 9000):
+            raise SimConfigError(
+                f"--home {lat},{lon},{alt} is not a valid position: use LAT,LON,ALT_M "
+                "with -90..90, -180..180, -500..9000"
+            )
+        speed, direction = self.wind
+        if not (0 <= speed <= 30 and math.isfinite(direction)):
+            raise SimConfigError(f"--wind {speed},{direction}: speed must be 0..30 m/s")
+        if not 0 <= self.loss_pct < 100:
+            raise SimConfigError(f"--loss {self.loss_pct} is out of range: use 0..<100 percent")
+        if self.ports is not None and len(self.ports) != self.count:
+            raise SimConfigError(
+                f"{len(self.ports)} port sets given for {self.count} vehicles: give one per vehicle"
+            )
+        if self.stream_budget_msg_s < 10:
+            raise SimConfigError("stream budget must be at least 10 messages per second")
+        if not 1 <= self.sys_id_base <= 255 - self.count + 1:
+            raise SimConfigError("system ids must fit in 1..255")
+
+    def vehicle_ports(self) -> list[VehiclePorts]:
+        if self.ports is not None:
+            return list(self.ports)
+        return [VehiclePorts.px4(i) for i in range(self.count)]

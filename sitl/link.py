@@ -1,0 +1,145 @@
+"""One MAVLink UDP link of a simulated vehicle (PX4's "mavlink instance").
+
+Like PX4, a link streams to 127.0.0.1:<remote> from boot, before anyone
+speaks, and re-targets to the address of the first peer that sends to it.
+Outgoing telemetry produced during one simulation tick is bundled into as few
+datagrams as possible (several MAVLink frames per datagram, at most
+`MAX_DATAGRAM_BYTES`): every MAVLink parser (MAVSDK, pymavlink, QGC) reads a
+datagram as a byte stream, and one syscall per frame was the simulator's
+largest cost. Replies (acks, parameters, mission items) go out at once.
+
+Packet loss (`loss_pct`) drops whole datagrams both ways, from a seeded
+generator; `set_down_until()` silences the link both ways (link-loss tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, cast
+
+from sitl.codec import Framer, mavlink
+
+__all__ = ["MAX_DATAGRAM_BYTES", "LinkKind", "SimLink"]
+
+MAX_DATAGRAM_BYTES = 1200
+
+
+class LinkKind(Enum):
+    """PX4's two SITL links: GCS ("Normal" mode) and API/offboard ("Onboard")."""
+
+    GCS = "gcs"
+    API = "api"
+
+
+MessageHandler = Callable[["SimLink", Any], None]
+
+
+class SimLink(asyncio.DatagramProtocol):
+    """UDP endpoint with PX4's addressing rules, loss and a silence switch."""
+
+    def __init__(
+        self,
+        *,
+        kind: LinkKind,
+        sysid: int,
+        remote_port: int,
+        loss_pct: float,
+        seed: int,
+        on_message: MessageHandler,
+        sim_time: Callable[[], float],
+    ) -> None:
+        self.kind = kind
+        self.framer = Framer(sysid, 1)
+        self.remote: tuple[str, int] = ("127.0.0.1", remote_port)
+        self.peer_seen = False
+        self._loss = loss_pct / 100.0
+        self._rng = random.Random(seed)
+        self._on_message = on_message
+        self._sim_time = sim_time
+        self._parser = mavlink.MAVLink(None)
+        self._parser.robust_parsing = True
+        self._transport: asyncio.DatagramTransport | None = None
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._down_until_s = -1.0
+        self.sent_datagrams = 0
+        self.dropped_datagrams = 0
+        self.received_messages = 0
+        # Set by the fleet: frames one telemetry message of this link's vehicle.
+        self.build_frame: Callable[[int], bytes | None] = lambda msgid: None
+
+    # ------------------------------------------------------------ asyncio
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.is_down() or (self._loss and self._rng.random() < self._loss):
+            self.dropped_datagrams += 1
+            return
+        if not self.peer_seen:
+            self.peer_seen = True
+            self.remote = (str(addr[0]), int(addr[1]))
+        try:
+            msgs = self._parser.parse_buffer(data)
+        except Exception:
+            return
+        for msg in msgs or ():
+            if msg.get_type() == "BAD_DATA":
+                continue
+            self.received_messages += 1
+            self._on_message(self, msg)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP port unreachable while nobody listens yet: PX4 keeps streaming too."""
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    # ------------------------------------------------------------ state
+    def is_down(self) -> bool:
+        return self._sim_time() < self._down_until_s
+
+    def set_down_until(self, sim_time_s: float) -> None:
+        self._down_until_s = sim_time_s
+
+    # ------------------------------------------------------------ sending
+    def queue(self, frame: bytes) -> None:
+        """Add a telemetry frame to this tick's bundle."""
+        if self._pending_len + len(frame) > MAX_DATAGRAM_BYTES:
+            self.flush()
+        self._pending.append(frame)
+        self._pending_len += len(frame)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._pending_len = 0
+            self._send(data)
+
+    def send_now(self, frame: bytes) -> None:
+        """Send a reply at once, after whatever telemetry is already queued."""
+        self.flush()
+        self._send(frame)
+
+    def send_msg(self, msg: Any) -> None:
+        self.send_now(self.framer.pack(msg))
+
+    def forward(self, raw: bytes) -> None:
+        """Forward another system's frame unchanged (PX4 forwards heartbeats)."""
+        self.queue(raw)
+
+    def _send(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        if self.is_down() or (self._loss and self._rng.random() < self._loss):
+            self.dropped_datagrams += 1
+            return
+        transport.sendto(data, self.remote)
+        self.sent_datagrams += 1

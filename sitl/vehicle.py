@@ -1,0 +1,1294 @@
+"""One simulated PX4 vehicle: commander (arming, modes, commands), navigator
+(takeoff, missions, RTL, land), failsafes, parameters and its two links.
+
+The numbers it flies with come from its parameters (PX4 names), and its
+words are PX4's: STATUSTEXT strings end with a tab as PX4 v1.16 sends them.
+Physics lives in `sitl.physics` (vectorised for the whole fleet); this class
+only moves setpoints, once per tick.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from sitl.clock import SimClock
+from sitl.codec import mavlink as m
+from sitl.config import VehiclePorts
+from sitl.link import LinkKind, SimLink
+from sitl.mission import (
+    DO_CHANGE_SPEED,
+    DO_JUMP,
+    FENCE_CIRCLE_EXCLUSION,
+    FENCE_CIRCLE_INCLUSION,
+    FENCE_POLYGON_EXCLUSION,
+    FENCE_POLYGON_INCLUSION,
+    NAV_COMMANDS,
+    NAV_DELAY,
+    NAV_LAND,
+    NAV_LOITER_TIME,
+    NAV_LOITER_UNLIM,
+    NAV_RETURN_TO_LAUNCH,
+    NAV_TAKEOFF,
+    MissionItem,
+    MissionManager,
+    MissionType,
+)
+from sitl.modes import FlightMode, LandedState, MavState
+from sitl.params import HASH_CHECK_INDEX, ParamStore, ParamType, encode_value
+from sitl.physics import FleetPhysics
+from sitl.pose import Pose
+
+__all__ = ["SimVehicle"]
+
+# MAV_RESULT
+ACCEPTED, TEMP_REJECTED, DENIED, UNSUPPORTED, FAILED = 0, 1, 2, 3, 4
+FORCE_MAGIC = 21196
+# PX4 AUTOPILOT_VERSION facts (measured).
+CAPABILITIES = 0xE8FF
+FLIGHT_SW_VERSION = 0x011000FF
+# SYS_STATUS sensor bits PX4 reports for a healthy SIH quadrotor.
+_GYRO, _ACCEL, _MAG, _BARO = 1, 2, 4, 8
+_GPS = 32
+_ANGULAR_RATE, _ATTITUDE, _YAW_POS, _Z_ALT, _XY_POS, _MOTORS = 1024, 2048, 4096, 8192, 16384, 32768
+_AHRS, _BATTERY, _PREARM = 1 << 21, 1 << 25, 1 << 28
+_SENSORS = (
+    _GYRO | _ACCEL | _MAG | _BARO | _GPS | _ANGULAR_RATE | _ATTITUDE | _YAW_POS | _Z_ALT
+    | _XY_POS | _MOTORS | _AHRS | _BATTERY | _PREARM
+)  # fmt: skip
+# MAV_SEVERITY
+EMERGENCY, CRITICAL, WARNING, NOTICE, INFO = 0, 2, 4, 5, 6
+# INJECT_FAILURE
+FAILURE_UNIT_GPS = 4
+FAILURE_UNIT_BATTERY = 100
+FAILURE_UNIT_MAVLINK_SIGNAL = 105
+FAILURE_OK, FAILURE_OFF, FAILURE_GARBAGE, FAILURE_WRONG = 0, 1, 3, 4
+_ALT_ACCEPT_M = 0.8  # PX4's NAV_MC_ALT_RAD
+_WALL_LINK_GRACE_S = 3.0  # a client's 1 Hz wall heartbeat must be missed this long too
+
+
+class Phase(Enum):
+    """What the navigator is doing inside the current mode."""
+
+    IDLE = "idle"
+    SPOOLUP = "spoolup"
+    TAKEOFF = "takeoff"
+    HOLD = "hold"
+    GOTO = "goto"
+    ITEM = "item"
+    RTL_CLIMB = "rtl_climb"
+    RTL_RETURN = "rtl_return"
+    RTL_DESCEND = "rtl_descend"
+    RTL_DELAY = "rtl_delay"
+    LAND = "land"
+    LANDED = "landed"
+
+
+class SimVehicle:
+    """A PX4-compatible multirotor endpoint (system id `system_id`)."""
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        system_id: int,
+        ports: VehiclePorts,
+        physics: FleetPhysics,
+        clock: SimClock,
+        set_stream_rate: Callable[[SimLink, int, float], None],
+        get_stream_rate: Callable[[SimLink, int], float],
+        param_overrides: dict[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.index = index
+        self.noise = random.Random(seed * 7919 + index)
+        self.system_id = system_id
+        self.ports = ports
+        self._phys = physics
+        self._clock = clock
+        self._set_stream_rate = set_stream_rate
+        self._get_stream_rate = get_stream_rate
+        self.params = ParamStore({"MAV_SYS_ID": system_id, **(param_overrides or {})})
+        self.links: list[SimLink] = []
+        self.mission = MissionManager(
+            sysid=system_id,
+            statustext=self.statustext,
+            on_mission_changed=self._on_mission_changed,
+        )
+        i = index
+        self.home_lat_deg, self.home_lon_deg = physics.ned_to_global(
+            float(physics.pos[i, 0]), float(physics.pos[i, 1])
+        )
+        self.home_amsl_m = physics.ground_amsl_m
+        physics.home[i] = physics.pos[i]
+        self.mode = FlightMode.AUTO_LOITER
+        self.armed = False
+        self.landed_state = LandedState.ON_GROUND
+        self.phase = Phase.IDLE
+        self.gps_ok = True
+        self.statustexts: deque[tuple[float, int, str]] = deque(maxlen=200)
+        self._takeoff_alt_m = 2.5
+        self._spool_until_s = 0.0
+        self._armed_at_s = 0.0
+        self._touchdown_at_s: float | None = None
+        self._hold_until_s: float | None = None
+        self._arrived = False
+        self._speed_override_m_s: float | None = None
+        self._mission_started = False
+        self.mission_finished = False
+        self.mission_reached = -1
+        self._reached_resends: dict[int, int] = {}
+        self._jumps_left: dict[int, int] = {}
+        self._rtl_return_alt_m = 30.0
+        self._bat_level = 0
+        self._airborne = False
+        self._fence_breached = False
+        self._gcs_seen = False
+        self._gcs_hb_sim_s = 0.0
+        self._gcs_hb_wall_s = 0.0
+        self.link_lost = False
+        self._param_queue: deque[tuple[SimLink, int]] = deque()
+        self._boot_n, self._boot_e = float(physics.pos[i, 0]), float(physics.pos[i, 1])
+
+    # ================================================================ queries
+    @property
+    def i(self) -> int:
+        return self.index
+
+    def now_s(self) -> float:
+        return self._clock.time_s()
+
+    def alt_m(self) -> float:
+        """Altitude above home (PX4's relative altitude)."""
+        return self.amsl_m() - self.home_amsl_m
+
+    def amsl_m(self) -> float:
+        return self._phys.ground_amsl_m - float(self._phys.pos[self.i, 2])
+
+    def height_m(self) -> float:
+        return self._phys.alt_m(self.i)
+
+    def position(self) -> tuple[float, float]:
+        return self._phys.ned_to_global(
+            float(self._phys.pos[self.i, 0]), float(self._phys.pos[self.i, 1])
+        )
+
+    def battery_pct(self) -> float:
+        return float(self._phys.soc()[self.i]) * 100.0
+
+    def pose(self) -> Pose:
+        lat, lon = self.position()
+        p = self._phys
+        i = self.i
+        return Pose(
+            lat_deg=lat,
+            lon_deg=lon,
+            rel_alt_m=self.alt_m(),
+            amsl_m=self.amsl_m(),
+            heading_deg=math.degrees(float(p.yaw[i])) % 360.0,
+            time_s=self.now_s(),
+            roll_deg=math.degrees(float(p.roll[i])),
+            pitch_deg=math.degrees(float(p.pitch[i])),
+            ground_speed_m_s=math.hypot(float(p.vel[i, 0]), float(p.vel[i, 1])),
+        )
+
+    def in_air(self) -> bool:
+        return self.height_m() > 0.05 or bool(self._phys.flying[self.i])
+
+    def system_status(self) -> int:
+        if self.armed:
+            return MavState.CRITICAL if self._bat_level >= 3 else MavState.ACTIVE
+        return MavState.STANDBY if self._arm_block_reason() is None else MavState.UNINIT
+
+    def sensors(self) -> tuple[int, int, int]:
+        """SYS_STATUS present/enabled/health bits (GPS and pre-arm reflect health)."""
+        present = enabled = _SENSORS
+        health = _SENSORS
+        if not self.gps_ok:
+            health &= ~(_GPS | _XY_POS)
+        if self._arm_block_reason() is not None and not self.armed:
+            health &= ~_PREARM
+        return present, enabled, health
+
+    # ================================================================ output
+    def statustext(self, text: str, severity: int = INFO) -> None:
+        """Announce as PX4 does: text ending with a tab, split over two
+        messages when longer than 50 bytes, on every link."""
+        self.statustexts.append((self.now_s(), severity, text))
+        raw = (text + "\t").encode()
+        chunks = [raw[i : i + 50] for i in range(0, len(raw), 50)] or [b""]
+        msg_id = (hash(text) & 0xFFFF) if len(chunks) > 1 else 0
+        for n, chunk in enumerate(chunks):
+            msg = m.MAVLink_statustext_message(severity, chunk, msg_id, n)
+            for link in self.links:
+                link.send_msg(msg)
+
+    def _broadcast(self, msg: Any) -> None:
+        for link in self.links:
+            link.send_msg(msg)
+
+    # ================================================================ input
+    def handle(self, link: SimLink, msg: Any) -> None:
+        """Dispatch one message received on `link`."""
+        kind = msg.get_type()
+        if kind == "HEARTBEAT":
+            if msg.get_srcSystem() != self.system_id:
+                self._on_heartbeat(link, msg)
+            return
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, link, msg)
+        elif kind.startswith("MISSION_"):
+            self.mission.handle(link, msg)
+
+    def _on_heartbeat(self, link: SimLink, msg: Any) -> None:
+        # PX4 forwards a client's heartbeat to its other links.
+        raw = msg.get_msgbuf()
+        for other in self.links:
+            if other is not link:
+                other.forward(bytes(raw))
+        if msg.type == 6:  # MAV_TYPE_GCS
+            self._gcs_seen = True
+            self._gcs_hb_sim_s = self.now_s()
+            self._gcs_hb_wall_s = time.monotonic()
+            if self.link_lost:
+                self.link_lost = False
+                self.statustext("Data link regained", INFO)
+
+    def _targets_us(self, msg: Any) -> bool:
+        return bool(msg.target_system in (0, self.system_id))
+
+    # ---------------------------------------------------------------- params
+    def _on_param_request_list(self, link: SimLink, msg: Any) -> None:
+        if not self._targets_us(msg):
+            return
+        for index in range(len(self.params)):
+            self._param_queue.append((link, index))
+        self._param_queue.append((link, HASH_CHECK_INDEX))
+
+    def _on_param_request_read(self, link: SimLink, msg: Any) -> None:
+        if not self._targets_us(msg):
+            return
+        if msg.param_index >= 0:
+            index: int | None = msg.param_index if msg.param_index < len(self.params) else None
+        else:
+            name = _param_name(msg.param_id)
+            index = HASH_CHECK_INDEX if name == "_HASH_CHECK" else self.params.index_of(name)
+        if index is not None:
+            link.send_msg(self._param_value(index))
+
+    def _on_param_set(self, link: SimLink, msg: Any) -> None:
+        if not self._targets_us(msg):
+            return
+        name = _param_name(msg.param_id)
+        index = self.params.index_of(name)
+        if index is None:
+            return  # PX4 ignores unknown names
+        spec = self.params.spec(index)
+        from sitl.params import decode_value
+
+        self.params.set(name, decode_value(spec.type, float(msg.param_value)))
+        self._broadcast(self._param_value(index))
+
+    def _param_value(self, index: int) -> Any:
+        count = len(self.params)
+        if index == HASH_CHECK_INDEX:
+            value = encode_value(ParamType.UINT32, self.params.hash_check())
+            return m.MAVLink_param_value_message(
+                b"_HASH_CHECK", value, ParamType.UINT32, count, HASH_CHECK_INDEX
+            )
+        spec = self.params.spec(index)
+        return m.MAVLink_param_value_message(
+            spec.name.encode(),
+            encode_value(spec.type, self.params.value(index)),
+            int(spec.type),
+            count,
+            index,
+        )
+
+    def pump_params(self, budget: int = 10) -> None:
+        """Stream queued PARAM_VALUEs, a few per tick (PX4 takes ~0.9 s for its list)."""
+        queue = self._param_queue
+        for _ in range(min(budget, len(queue))):
+            link, index = queue.popleft()
+            link.send_msg(self._param_value(index))
+
+    # ---------------------------------------------------------------- misc
+    def _on_timesync(self, link: SimLink, msg: Any) -> None:
+        if msg.tc1 == 0:
+            link.send_msg(m.MAVLink_timesync_message(self._clock.time_usec() * 1000, msg.ts1))
+
+    def _on_ping(self, link: SimLink, msg: Any) -> None:
+        if msg.target_system == 0:
+            link.send_msg(
+                m.MAVLink_ping_message(
+                    msg.time_usec, msg.seq, msg.get_srcSystem(), msg.get_srcComponent()
+                )
+            )
+
+    def _on_set_mode(self, link: SimLink, msg: Any) -> None:
+        if msg.target_system != self.system_id:
+            return
+        main = (msg.custom_mode >> 16) & 0xFF
+        sub = (msg.custom_mode >> 24) & 0xFF
+        mode = FlightMode.from_custom(main, sub)
+        if mode is not None:
+            self._request_mode(mode)
+
+    # ---------------------------------------------------------------- commands
+    def _on_command_long(self, link: SimLink, msg: Any) -> None:
+        if not self._targets_us(msg) or msg.target_component not in (0, 1):
+            return
+        params = (
+            msg.param1, msg.param2, msg.param3, msg.param4, msg.param5, msg.param6, msg.param7
+        )  # fmt: skip
+        self._command(link, msg, msg.command, params, frame=None)
+
+    def _on_command_int(self, link: SimLink, msg: Any) -> None:
+        if not self._targets_us(msg) or msg.target_component not in (0, 1):
+            return
+        global_frame = msg.frame in (0, 3, 5, 6, 10, 11)
+        x = msg.x * 1e-7 if global_frame else float(msg.x)
+        y = msg.y * 1e-7 if global_frame else float(msg.y)
+        if global_frame and msg.x == 0 and msg.y == 0:
+            x = y = math.nan
+        params = (msg.param1, msg.param2, msg.param3, msg.param4, x, y, msg.z)
+        self._command(link, msg, msg.command, params, frame=msg.frame)
+
+    def _ack(self, msg: Any, command: int, result: int) -> None:
+        ack = m.MAVLink_command_ack_message(
+            command, result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()
+        )
+        self._broadcast(ack)
+
+    def _command(
+        self,
+        link: SimLink,
+        msg: Any,
+        command: int,
+        p: tuple[float, ...],
+        *,
+        frame: int | None,
+    ) -> None:
+        handler = _COMMANDS.get(command)
+        if handler is None:
+            self._ack(msg, command, UNSUPPORTED)
+            return
+        result = handler(self, link, msg, p, frame)
+        if result is not None:
+            self._ack(msg, command, result)
+
+    def _cmd_arm(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
+        forced = _as_int(p[1]) == FORCE_MAGIC
+        if p[0] >= 0.5:
+            return ACCEPTED if self.arm("external command", forced=forced) else TEMP_REJECTED
+        return ACCEPTED if self.disarm("external command", forced=forced) else TEMP_REJECTED
+
+    def _cmd_takeoff(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
+        if math.isfinite(p[6]):
+            relative = frame in (3, 6, 11)
+            alt = p[6] if relative else p[6] - self.home_amsl_m
+        else:
+            alt = self.params["MIS_TAKEOFF_ALT"]
+            self.statustext(f"Using default takeoff altitude: {alt:.1f} m", INFO)
+        if not self.gps_ok:
+            return TEMP_REJECTED
+        self._takeoff_alt_m = max(alt, 1.0)
+        self._enter(FlightMode.AUTO_TAKEOFF)
+        return ACCEPTED
+
+    def _cmd_land(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
+        self._enter(FlightMode.AUTO_LAND)
+        return ACCEPTED
+
+    def _cmd_rtl(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
+        self._enter(FlightMode.AUTO_RTL)
+        return ACCEPTED
+
+    def _cmd_mission_start(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        items = self.mission.items[MissionType.MISSION]
+        if not items:
+            self.statustext("Mission start denied: no valid mission", CRITICAL)
+            return DENIED
+        first = _as_int(p[0]) if math.isfinite(p[0]) and 0 <= p[0] < len(items) else None
+        if first is not None and first > 0:
+            self.mission.set_current(first)
+        elif self.mission_finished:
+            self.mission.set_current(0)
+        if not self.armed and not self.arm("mission start"):
+            return TEMP_REJECTED
+        self._enter(FlightMode.AUTO_MISSION)
+        return ACCEPTED
+
+    def _cmd_set_mode(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> None:
+        # PX4 acks DO_SET_MODE twice: at once, then with the verdict.
+        self._ack(msg, 176, ACCEPTED)
+        mode = (
+            FlightMode.from_custom(_as_int(p[1]), _as_int(p[2], 0))
+            if _as_int(p[0], 0) > 0 and _as_int(p[0], 0) & 1
+            else None
+        )
+        result = DENIED if mode is None else self._request_mode(mode)
+        self._ack(msg, 176, result)
+
+    def _request_mode(self, mode: FlightMode) -> int:
+        """A mode change asked for by a client: PX4's availability rules."""
+        in_air = self.in_air()
+        unavailable = (
+            (mode.needs_rc and in_air)
+            or mode is FlightMode.OFFBOARD
+            or (mode is FlightMode.AUTO_MISSION and not self.mission.items[MissionType.MISSION])
+            or (mode in (FlightMode.AUTO_FOLLOW_TARGET, FlightMode.AUTO_PRECLAND))
+            or (not self.gps_ok and mode.is_auto and mode is not FlightMode.AUTO_LAND)
+        )
+        if unavailable:
+            self.statustext(f"Switching to {mode.label} is currently not available", CRITICAL)
+            return TEMP_REJECTED
+        if mode is FlightMode.AUTO_TAKEOFF:
+            self._takeoff_alt_m = max(self.params["MIS_TAKEOFF_ALT"], 1.0)
+        self._enter(mode)
+        return ACCEPTED
+
+    def _cmd_reposition(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        if _as_int(p[1], 0) < 0 or not (_as_int(p[1], 0) & 1):
+            return UNSUPPORTED  # PX4 needs the change-mode flag
+        lat, lon, alt = p[4], p[5], p[6]
+        if not self.gps_ok:
+            return TEMP_REJECTED
+        if math.isfinite(lat) and math.isfinite(lon):
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                return DENIED
+            north, east = self._phys.global_to_ned(lat, lon)
+        else:
+            north, east = float(self._phys.pos[self.i, 0]), float(self._phys.pos[self.i, 1])
+        if math.isfinite(alt):
+            relative = frame in (3, 6, 11)
+            amsl = self.home_amsl_m + alt if relative else alt
+        else:
+            amsl = self.amsl_m()
+        if math.isfinite(p[0]) and p[0] > 0:
+            self._speed_override_m_s = float(p[0])
+        self._enter(FlightMode.AUTO_LOITER)
+        if self.in_air():
+            self._goto(north, east, self._down_for_amsl(amsl))
+            self.phase = Phase.GOTO
+        return ACCEPTED
+
+    def _cmd_pause_continue(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        if p[0] < 0.5:
+            self._enter(FlightMode.AUTO_LOITER)
+            return ACCEPTED
+        if not self.mission.items[MissionType.MISSION]:
+            return DENIED
+        self._enter(FlightMode.AUTO_MISSION)
+        return ACCEPTED
+
+    def _cmd_change_speed(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        speed = p[1]
+        if not math.isfinite(speed):
+            return DENIED
+        self._speed_override_m_s = float(speed) if speed > 0 else None
+        return ACCEPTED
+
+    def _cmd_set_home(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        if p[0] >= 0.5:
+            lat, lon = self.position()
+            amsl = self.amsl_m()
+        else:
+            lat, lon, amsl = p[4], p[5], p[6]
+            if not (
+                math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
+                and -180 <= lon <= 180
+            ):  # fmt: skip
+                return DENIED
+            if not math.isfinite(amsl):
+                amsl = self.home_amsl_m
+        self._set_home(lat, lon, amsl)
+        return ACCEPTED
+
+    def _cmd_request_message(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> None:
+        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
+        reply = self.build_on_request(link, msgid)
+        self._ack(msg, msg.command, ACCEPTED if reply is not None else DENIED)
+        if reply is not None:
+            link.send_now(reply)
+
+    def _cmd_autopilot_caps(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> None:
+        self._ack(msg, msg.command, ACCEPTED)
+        link.send_msg(self.autopilot_version())
+
+    def _cmd_get_home(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> None:
+        self._ack(msg, msg.command, ACCEPTED)
+        reply = self.build_on_request(link, m.MAVLINK_MSG_ID_HOME_POSITION)
+        if reply is not None:
+            link.send_now(reply)
+
+    def _cmd_set_interval(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
+        if self.build_on_request(link, msgid) is None and msgid != m.MAVLINK_MSG_ID_HOME_POSITION:
+            return DENIED
+        interval_us = p[1]
+        if interval_us < 0:
+            rate = 0.0
+        elif interval_us == 0:
+            from sitl.streams import default_rate
+
+            rate = default_rate(link.kind, msgid)
+        else:
+            rate = 1e6 / interval_us
+        self._set_stream_rate(link, msgid, rate)
+        return ACCEPTED
+
+    def _cmd_get_interval(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> None:
+        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
+        self._ack(msg, msg.command, ACCEPTED)
+        rate = self._get_stream_rate(link, msgid)
+        interval = int(1e6 / rate) if rate > 0 else -1
+        link.send_msg(m.MAVLink_message_interval_message(msgid, interval))
+
+    def _cmd_inject_failure(
+        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
+    ) -> int:
+        if int(self.params["SYS_FAILURE_EN"]) != 1:
+            self.statustext("Failure injection disabled", CRITICAL)
+            return DENIED
+        unit, kind = _as_int(p[0]), _as_int(p[1])
+        if unit == FAILURE_UNIT_GPS and kind in (FAILURE_OK, FAILURE_OFF):
+            self.gps_ok = kind == FAILURE_OK
+            return ACCEPTED
+        if unit == FAILURE_UNIT_BATTERY and kind in (FAILURE_WRONG, FAILURE_OFF, FAILURE_GARBAGE):
+            threshold = {
+                FAILURE_WRONG: "BAT_LOW_THR",
+                FAILURE_OFF: "BAT_CRIT_THR",
+                FAILURE_GARBAGE: "BAT_EMERGEN_THR",
+            }[kind]
+            soc = max(self.params.clamped(threshold) - 0.005, 0.0)
+            self._phys.energy_wh[self.i] = min(float(self._phys.energy_wh[self.i]), soc * 74.0)
+            return ACCEPTED
+        if unit == FAILURE_UNIT_MAVLINK_SIGNAL and kind == FAILURE_OFF:
+            # Both links fall silent long enough for the data-link failsafe to
+            # trigger, then come back (a real PX4 stays silent until reboot).
+            self.set_link_down(float(self.params["COM_DL_LOSS_T"]) + 30.0)
+            return ACCEPTED
+        return UNSUPPORTED
+
+    # ================================================================ commander
+    def _arm_block_reason(self) -> str | None:
+        if self.mode.needs_rc:
+            return "Resolve system health failures first"
+        if not self.gps_ok:
+            return "Resolve system health failures first"
+        if float(self._phys.soc()[self.i]) < self.params.clamped("BAT_CRIT_THR"):
+            return "Resolve system health failures first"
+        return None
+
+    def arm(self, reason: str, *, forced: bool = False) -> bool:
+        if self.armed:
+            return True
+        block = self._arm_block_reason()
+        if block is not None and not forced:
+            if not self.gps_ok:
+                self.statustext("Preflight Fail: No valid global position", CRITICAL)
+            self.statustext(f"Arming denied: {block}", CRITICAL)
+            return False
+        self.armed = True
+        now = self.now_s()
+        self._armed_at_s = now
+        self._spool_until_s = now + 1.0
+        self._phys.armed[self.i] = True
+        lat, lon = self.position()
+        self._set_home(lat, lon, self.amsl_m())
+        self.statustext(f"Armed by {reason}", INFO)
+        if self.mode in (FlightMode.AUTO_TAKEOFF, FlightMode.AUTO_MISSION):
+            self._enter(self.mode)
+        return True
+
+    def disarm(self, reason: str, *, forced: bool = False) -> bool:
+        if not self.armed:
+            return True
+        if self.in_air() and not forced and self.height_m() > 0.05:
+            self.statustext("Disarming denied: not landed", CRITICAL)
+            return False
+        self.armed = False
+        self._phys.armed[self.i] = False
+        self._phys.flying[self.i] = False
+        self._phys.landing[self.i] = False
+        self._touchdown_at_s = None
+        self.statustext(f"Disarmed by {reason}", INFO)
+        self.mode = FlightMode.AUTO_LOITER
+        self.phase = Phase.IDLE
+        self._speed_override_m_s = None
+        if self.height_m() <= 0.05:
+            self.landed_state = LandedState.ON_GROUND
+        return True
+
+    def _set_home(self, lat: float, lon: float, amsl: float) -> None:
+        self.home_lat_deg, self.home_lon_deg, self.home_amsl_m = lat, lon, amsl
+        north, east = self._phys.global_to_ned(lat, lon)
+        self._phys.home[self.i] = (north, east, self._phys.ground_amsl_m - amsl)
+
+    # ================================================================ navigator
+    def _down_for_amsl(self, amsl: float) -> float:
+        return min(self._phys.ground_amsl_m - amsl, 0.0)
+
+    def _down_for_rel(self, rel_alt: float) -> float:
+        return self._down_for_amsl(self.home_amsl_m + rel_alt)
+
+    def _goto(self, north: float, east: float, down: float) -> None:
+        t = self._phys.target[self.i]
+        t[0], t[1], t[2] = north, east, down
+        self._phys.landing[self.i] = False
+        self._arrived = False
+
+    def _hold_here(self) -> None:
+        pos = self._phys.pos[self.i]
+        self._goto(float(pos[0]), float(pos[1]), float(pos[2]))
+
+    def _enter(self, mode: FlightMode) -> None:
+        """Switch mode and set up its navigator (also used to restart a mode)."""
+        was = self.mode
+        self.mode = mode
+        self._hold_until_s = None
+        self._phys.target_yaw[self.i] = math.nan
+        if mode is not FlightMode.AUTO_MISSION or was is not FlightMode.AUTO_MISSION:
+            self._phys.landing[self.i] = False
+        flying = self.in_air() and self.armed
+        if mode is FlightMode.AUTO_LOITER:
+            if flying:
+                self._hold_here()
+                self.phase = Phase.HOLD
+            else:
+                self.phase = Phase.IDLE
+        elif mode is FlightMode.AUTO_TAKEOFF:
+            if self.armed:
+                self._start_climb(self._takeoff_alt_m)
+            else:
+                self.phase = Phase.IDLE
+        elif mode is FlightMode.AUTO_MISSION:
+            if not self.armed:
+                self.phase = Phase.IDLE
+                return
+            self._mission_started = True
+            self.mission_finished = False
+            if was is not FlightMode.AUTO_MISSION:
+                self.statustext("Executing Mission", INFO)
+            if not flying:
+                self._start_climb(max(self.params["MIS_TAKEOFF_ALT"], 1.0))
+                if self._current_item() is not None and self._current_item().command == NAV_TAKEOFF:  # type: ignore[union-attr]
+                    self.phase = Phase.ITEM
+                    self._begin_item()
+            else:
+                self.phase = Phase.ITEM
+                self._begin_item()
+        elif mode is FlightMode.AUTO_RTL:
+            if flying:
+                self._start_rtl()
+            else:
+                self.phase = Phase.IDLE
+        elif mode is FlightMode.AUTO_LAND:
+            if flying:
+                self.statustext("Landing at current position", INFO)
+                self._start_land()
+            else:
+                self.phase = Phase.IDLE
+        else:
+            self.phase = Phase.IDLE
+
+    def _start_climb(self, rel_alt: float) -> None:
+        pos = self._phys.pos[self.i]
+        self._goto(float(pos[0]), float(pos[1]), self._down_for_rel(rel_alt))
+        on_ground = self.height_m() <= 0.05
+        self.phase = Phase.SPOOLUP if on_ground else Phase.TAKEOFF
+        if on_ground:
+            self._spool_until_s = max(self._spool_until_s, self.now_s() + 1.0)
+
+    def _start_land(self) -> None:
+        self._hold_here()
+        self._phys.landing[self.i] = True
+        self._phys.flying[self.i] = True
+        self.phase = Phase.LAND
+        self._touchdown_at_s = None
+
+    def _start_rtl(self) -> None:
+        rel = self.alt_m()
+        ret_alt = max(self.params["RTL_RETURN_ALT"], rel)
+        self._rtl_return_alt_m = ret_alt
+        self.statustext("Returning to launch", INFO)
+        self.statustext(
+            f"RTL: start return at {math.ceil(self.home_amsl_m + ret_alt)} m "
+            f"({math.ceil(ret_alt)} m above destination)",
+            INFO,
+        )
+        pos = self._phys.pos[self.i]
+        self._goto(float(pos[0]), float(pos[1]), self._down_for_rel(ret_alt))
+        self.phase = Phase.RTL_CLIMB
+
+    def _current_item(self) -> MissionItem | None:
+        items = self.mission.items[MissionType.MISSION]
+        seq = self.mission.current_seq
+        return items[seq] if 0 <= seq < len(items) else None
+
+    def _on_mission_changed(self) -> None:
+        """A new plan or a new current item: report it, re-plan if flying it."""
+        self._jumps_left = {}
+        self.mission_finished = False
+        if not self.mission.items[MissionType.MISSION]:
+            self._mission_started = False
+            self.mission_reached = -1
+        self._send_mission_current()
+        if self.mode is FlightMode.AUTO_MISSION and self.phase is Phase.ITEM:
+            self._begin_item()
+
+    def _send_mission_current(self) -> None:
+        for link in self.links:
+            frame = self.build(link, m.MAVLINK_MSG_ID_MISSION_CURRENT, resend_reached=False)
+            if frame is not None:
+                link.send_now(frame)
+
+    def _set_reached(self, seq: int) -> None:
+        self.mission_reached = seq
+        self._reached_resends = {id(link): 0 for link in self.links}
+        self._broadcast(m.MAVLink_mission_item_reached_message(seq))
+
+    def _advance(self) -> None:
+        """Go to the next item, executing DO items on the way."""
+        items = self.mission.items[MissionType.MISSION]
+        seq = self.mission.current_seq + 1
+        for _ in range(len(items) + 100):  # bounded: DO_JUMP loops
+            if seq >= len(items):
+                self._finish_mission()
+                return
+            item = items[seq]
+            if item.command == DO_JUMP:
+                target = int(item.params[0])
+                repeat = int(item.params[1])
+                left = self._jumps_left.setdefault(seq, repeat)
+                if (left > 0 or repeat < 0) and 0 <= target < len(items):
+                    if repeat >= 0:
+                        self._jumps_left[seq] = left - 1
+                    seq = target
+                    continue
+                seq += 1
+                continue
+            if item.command == DO_CHANGE_SPEED:
+                speed = item.params[1]
+                if math.isfinite(speed):
+                    self._speed_override_m_s = float(speed) if speed > 0 else None
+                seq += 1
+                continue
+            if item.command not in NAV_COMMANDS and item.command != NAV_DELAY:
+                seq += 1
+                continue
+            break
+        self.mission.current_seq = seq
+        self._send_mission_current()
+        self._begin_item()
+
+    def _finish_mission(self) -> None:
+        self.mission_finished = True
+        if self.in_air():
+            self.statustext("Mission finished, loitering", INFO)
+            self._enter(FlightMode.AUTO_LOITER)
+        else:
+            self.phase = Phase.LANDED
+
+    def _begin_item(self) -> None:
+        item = self._current_item()
+        if item is None:
+            self._finish_mission()
+            return
+        if item.command not in NAV_COMMANDS and item.command != NAV_DELAY:
+            self._advance_from_do(item)
+            return
+        self._hold_until_s = None
+        self._arrived = False
+        if item.command == NAV_DELAY:
+            self._hold_here()
+            return
+        if item.command == NAV_RETURN_TO_LAUNCH:
+            self._start_rtl()
+            return
+        pos = self._phys.pos[self.i]
+        if item.is_global and not (item.lat_deg == 0.0 and item.lon_deg == 0.0):
+            north, east = self._phys.global_to_ned(item.lat_deg, item.lon_deg)
+        else:
+            north, east = float(pos[0]), float(pos[1])
+        if math.isfinite(item.alt_m):
+            amsl = self.home_amsl_m + item.alt_m if item.relative_alt else item.alt_m
+            down = self._down_for_amsl(amsl)
+        else:
+            down = float(pos[2])
+        if item.command == NAV_TAKEOFF:
+            north, east = float(pos[0]), float(pos[1])
+            if self.height_m() <= 0.05:
+                self._start_climb(max(-down, 1.0))
+                self.phase = Phase.ITEM
+                return
+        if item.command == NAV_LAND:
+            self._goto(north, east, float(pos[2]) if self.in_air() else 0.0)
+            return
+        yaw = item.params[3]
+        self._phys.target_yaw[self.i] = (
+            math.radians(yaw) if math.isfinite(yaw) and item.command != NAV_TAKEOFF else math.nan
+        )
+        self._goto(north, east, down)
+
+    def _advance_from_do(self, item: MissionItem) -> None:
+        self.mission.current_seq = item.seq - 1
+        self._advance()
+
+    def _item_progress(self, now: float) -> None:
+        """Check the current mission item; move on when it is done."""
+        item = self._current_item()
+        if item is None:
+            self._finish_mission()
+            return
+        i = self.i
+        phys = self._phys
+        pos = phys.pos[i]
+        target = phys.target[i]
+        dist_h = math.hypot(float(target[0] - pos[0]), float(target[1] - pos[1]))
+        dist_v = abs(float(target[2] - pos[2]))
+        cmd = item.command
+        if cmd == NAV_RETURN_TO_LAUNCH:
+            return  # the RTL phases run it; touchdown reports it reached
+        if cmd == NAV_LAND:
+            if not phys.landing[i] and dist_h < 1.0:
+                self._start_land()
+                self.phase = Phase.ITEM
+            return
+        if cmd == NAV_DELAY:
+            if self._hold_until_s is None:
+                self._hold_until_s = now + max(item.params[0], 0.0)
+            if now >= self._hold_until_s:
+                self._item_done()
+            return
+        acc_rad = item.params[1] if cmd == 16 and item.params[1] > 0 else self.params["NAV_ACC_RAD"]
+        if cmd == NAV_TAKEOFF:
+            arrived = dist_v < _ALT_ACCEPT_M
+        else:
+            arrived = dist_h < max(acc_rad, 0.05) and dist_v < _ALT_ACCEPT_M
+        if not arrived and not self._arrived:
+            return
+        self._arrived = True
+        if cmd == NAV_LOITER_UNLIM:
+            if self.mission_reached != item.seq:
+                self._set_reached(item.seq)
+            return
+        hold = item.params[0] if cmd in (16, NAV_LOITER_TIME) else 0.0
+        if self._hold_until_s is None:
+            self._hold_until_s = now + (hold if math.isfinite(hold) and hold > 0 else 0.0)
+        if now >= self._hold_until_s:
+            self._item_done()
+
+    def _item_done(self) -> None:
+        self._set_reached(self.mission.current_seq)
+        self._advance()
+
+    # ================================================================ tick
+    def update(self, now: float) -> None:
+        """Once per tick, after physics: failsafes, then the navigator."""
+        self._check_failsafes(now)
+        self._navigate(now)
+        self._apply_limits()
+        self._update_landed_state()
+        if self._param_queue:
+            self.pump_params()
+
+    def _apply_limits(self) -> None:
+        p = self.params
+        phys = self._phys
+        i = self.i
+        cruise = self._speed_override_m_s or p.clamped("MPC_XY_CRUISE")
+        phys.cruise_m_s[i] = min(max(cruise, 0.5), p.clamped("MPC_XY_VEL_MAX") or 20.0)
+        phys.acc_h_m_s2[i] = p.clamped("MPC_ACC_HOR")
+        taking_off = self.phase in (Phase.TAKEOFF, Phase.SPOOLUP) or (
+            self.mode is FlightMode.AUTO_TAKEOFF
+        )
+        phys.up_m_s[i] = p.clamped("MPC_TKO_SPEED") if taking_off else p.clamped("MPC_Z_VEL_MAX_UP")
+        phys.down_m_s[i] = p.clamped("MPC_Z_VEL_MAX_DN")
+        phys.land_m_s[i] = p.clamped("MPC_LAND_SPEED")
+        phys.land_alt1_m[i] = p.clamped("MPC_LAND_ALT1")
+        phys.yaw_rate_max[i] = math.radians(p.clamped("MPC_YAWRAUTO_MAX"))
+
+    def _navigate(self, now: float) -> None:
+        i = self.i
+        phys = self._phys
+        if not self.armed:
+            phys.flying[i] = False
+            return
+        phase = self.phase
+        if phase is Phase.SPOOLUP:
+            if now >= self._spool_until_s:
+                phys.flying[i] = True
+                self.phase = (
+                    Phase.TAKEOFF
+                    if self.mode is not FlightMode.AUTO_MISSION
+                    or (
+                        self._current_item() is None or self._current_item().command != NAV_TAKEOFF  # type: ignore[union-attr]
+                    )
+                    else Phase.ITEM
+                )
+            return
+        if phase is Phase.IDLE:
+            limit = self.params["COM_DISARM_PRFLT"]
+            if self.height_m() <= 0.05 and limit > 0 and now - self._armed_at_s > limit:
+                self.disarm("auto preflight disarming")
+            return
+        if phase is Phase.TAKEOFF:
+            dist_v = abs(float(phys.target[i, 2] - phys.pos[i, 2]))
+            if dist_v < _ALT_ACCEPT_M * 0.5:
+                if self.mode is FlightMode.AUTO_MISSION:
+                    self.phase = Phase.ITEM
+                    self._begin_item()
+                else:  # hold at the takeoff altitude
+                    self.mode = FlightMode.AUTO_LOITER
+                    self.phase = Phase.HOLD
+            return
+        if phase is Phase.ITEM:
+            self._item_progress(now)
+            if phys.landing[i]:
+                self._check_touchdown(now)
+            return
+        if phase is Phase.RTL_CLIMB:
+            if abs(float(phys.target[i, 2] - phys.pos[i, 2])) < _ALT_ACCEPT_M:
+                home = phys.home[i]
+                self._goto(float(home[0]), float(home[1]), float(phys.target[i, 2]))
+                self.phase = Phase.RTL_RETURN
+            return
+        if phase is Phase.RTL_RETURN:
+            home = phys.home[i]
+            if math.hypot(float(home[0] - phys.pos[i, 0]), float(home[1] - phys.pos[i, 1])) < 1.0:
+                self.statustext("RTL: land at destination", INFO)
+                descend = min(self.params["RTL_DESCEND_ALT"], self.alt_m())
+                self._goto(float(home[0]), float(home[1]), self._down_for_rel(descend))
+                self.phase = Phase.RTL_DESCEND
+            return
+        if phase is Phase.RTL_DESCEND:
+            if abs(float(phys.target[i, 2] - phys.pos[i, 2])) < _ALT_ACCEPT_M:
+                delay = self.params["RTL_LAND_DELAY"]
+                self._hold_until_s = now + delay if delay >= 0 else math.inf
+                self.phase = Phase.RTL_DELAY
+            return
+        if phase is Phase.RTL_DELAY:
+            if self._hold_until_s is not None and now >= self._hold_until_s:
+                home = phys.home[i]
+                self._goto(float(home[0]), float(home[1]), float(phys.pos[i, 2]))
+                phys.landing[i] = True
+                self.phase = Phase.LAND
+            return
+        if phase is Phase.LAND:
+            self._check_touchdown(now)
+            return
+        if phase is Phase.LANDED:
+            limit = self.params["COM_DISARM_LAND"]
+            if (
+                self._touchdown_at_s is not None
+                and limit > 0
+                and now - self._touchdown_at_s >= limit
+            ):
+                self.disarm("landing")
+            return
+
+    def _check_touchdown(self, now: float) -> None:
+        i = self.i
+        phys = self._phys
+        if self.height_m() <= 0.02 and abs(float(phys.vel[i, 2])) < 0.1:
+            phys.landing[i] = False
+            phys.flying[i] = False
+            self._touchdown_at_s = now
+            self.statustext("Landing detected", INFO)
+            if self.mode is FlightMode.AUTO_MISSION:
+                self._set_reached(self.mission.current_seq)
+                self.mission_finished = True
+            self.phase = Phase.LANDED
+
+    def _update_landed_state(self) -> None:
+        i = self.i
+        phys = self._phys
+        height = self.height_m()
+        if not phys.flying[i] and height <= 0.05:
+            self.landed_state = LandedState.ON_GROUND
+            self._airborne = False
+            return
+        if phys.landing[i]:
+            self.landed_state = LandedState.LANDING
+            return
+        if not self._airborne and height > 0.3:
+            self._airborne = True
+            self.statustext("Takeoff detected", INFO)
+        climbing = self.phase in (Phase.SPOOLUP, Phase.TAKEOFF) or (
+            self.phase is Phase.ITEM and self.mode is FlightMode.AUTO_MISSION and not self._airborne
+        )
+        if not self._airborne or (climbing and height < min(2.0, 0.8 * self._takeoff_alt_m)):
+            self.landed_state = LandedState.TAKEOFF
+        else:
+            self.landed_state = LandedState.IN_AIR
+
+    # ================================================================ failsafes
+    def _failsafe(self, reason: str, action: FlightMode | None, *, terminate: bool = False) -> None:
+        if terminate:
+            self.statustext(f"Failsafe: {reason}, terminating flight", EMERGENCY)
+            self.disarm("failsafe", forced=True)
+            return
+        if action is None:
+            self.statustext(f"Failsafe: {reason}, warning only", WARNING)
+            return
+        if not (self.armed and self.in_air()) or self.mode is action:
+            return
+        if action is FlightMode.AUTO_RTL and self.mode is FlightMode.AUTO_LAND:
+            return  # never climb away from a landing
+        self.statustext(f"Failsafe: {reason}, executing {action.label}", CRITICAL)
+        self._enter(action)
+
+    def _check_failsafes(self, now: float) -> None:
+        self._check_battery()
+        self._check_link(now)
+        self._check_fence()
+        if (
+            not self.gps_ok
+            and self.armed
+            and self.in_air()
+            and self.mode is not FlightMode.AUTO_LAND
+        ):
+            self._failsafe("no global position", FlightMode.AUTO_LAND)
+
+    def _check_battery(self) -> None:
+        soc = float(self._phys.soc()[self.i])
+        p = self.params
+        level = 0
+        if soc < p.clamped("BAT_EMERGEN_THR"):
+            level = 3
+        elif soc < p.clamped("BAT_CRIT_THR"):
+            level = 2
+        elif soc < p.clamped("BAT_LOW_THR"):
+            level = 1
+        if level <= self._bat_level:
+            if not self.armed and soc > p.clamped("BAT_LOW_THR") + 0.05:
+                self._bat_level = 0  # recharged
+            return
+        self._bat_level = level
+        action = int(p["COM_LOW_BAT_ACT"])
+        if level == 1:
+            self.statustext("Low battery level, return advised", WARNING)
+        elif level == 2:
+            self.statustext("Critical battery level", CRITICAL)
+            mode = {2: FlightMode.AUTO_LAND, 3: FlightMode.AUTO_RTL}.get(action)
+            if mode is not None:
+                self._failsafe("critical battery", mode)
+        else:
+            self.statustext("Emergency battery level, land now", EMERGENCY)
+            if action in (2, 3):
+                self._failsafe("emergency battery", FlightMode.AUTO_LAND)
+
+    def _check_link(self, now: float) -> None:
+        if not self._gcs_seen or self.link_lost:
+            return
+        timeout = self.params.clamped("COM_DL_LOSS_T")
+        if now - self._gcs_hb_sim_s <= timeout:
+            return
+        if time.monotonic() - self._gcs_hb_wall_s <= _WALL_LINK_GRACE_S:
+            return
+        self.link_lost = True
+        self.statustext("Connection to ground station lost", CRITICAL)
+        action = int(self.params["NAV_DLL_ACT"])
+        if action == 0:
+            return
+        modes = {1: FlightMode.AUTO_LOITER, 2: FlightMode.AUTO_RTL, 3: FlightMode.AUTO_LAND}
+        self._failsafe("data link lost", modes.get(action), terminate=action in (5, 6))
+
+    def fence_breach(self) -> str | None:
+        """Why the vehicle is outside its geofence, or None when inside."""
+        p = self.params
+        phys = self._phys
+        i = self.i
+        home = phys.home[i]
+        pos = phys.pos[i]
+        max_h = p["GF_MAX_HOR_DIST"]
+        if max_h > 0 and math.hypot(float(pos[0] - home[0]), float(pos[1] - home[1])) > max_h:
+            return "maximum distance from home exceeded"
+        max_v = p["GF_MAX_VER_DIST"]
+        if max_v > 0 and self.alt_m() > max_v:
+            return "maximum altitude exceeded"
+        fence = self.mission.items[MissionType.FENCE]
+        if fence:
+            lat, lon = self.position()
+            if not _inside_fence(fence, lat, lon, phys):
+                return "geofence breached"
+        return None
+
+    def _check_fence(self) -> None:
+        if not (self.armed and self.in_air()):
+            self._fence_breached = False
+            return
+        reason = self.fence_breach()
+        if reason is None:
+            self._fence_breached = False
+            return
+        if self._fence_breached:
+            return
+        self._fence_breached = True
+        action = int(self.params["GF_ACTION"])
+        if action == 0:
+            return
+        modes = {2: FlightMode.AUTO_LOITER, 3: FlightMode.AUTO_RTL, 5: FlightMode.AUTO_LAND}
+        self.statustext(f"Geofence: {reason}", CRITICAL)
+        if action == 1:
+            return
+        self._failsafe(reason, modes.get(action), terminate=action == 4)
+
+    # ================================================================ test hooks
+    def set_link_down(self, duration_s: float) -> None:
+        """Both links silent both ways for `duration_s` simulated seconds."""
+        until = self.now_s() + duration_s
+        for link in self.links:
+            link.set_down_until(until)
+
+    # ================================================================ messages
+    def autopilot_version(self) -> Any:
+        uid = 0x5349_4D00_0000_0000 | self.system_id
+        return m.MAVLink_autopilot_version_message(
+            CAPABILITIES, FLIGHT_SW_VERSION, 0, 0, 1, [0] * 8, [0] * 8, [0] * 8, 0, 0, uid,
+            [0] * 18,
+        )  # fmt: skip
+
+    def build_on_request(self, link: SimLink, msgid: int) -> bytes | None:
+        if msgid == m.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
+            return link.framer.pack(self.autopilot_version())
+        return self.build(link, msgid, resend_reached=False)
+
+    def build(self, link: SimLink, msgid: int, *, resend_reached: bool = True) -> bytes | None:
+        """Frame one telemetry message for `link` from the current state."""
+        from sitl.telemetry import BUILDERS
+
+        builder = BUILDERS.get(msgid)
+        if builder is None:
+            return None
+        return builder(self, link, resend_reached)
+
+    def reached_resend_due(self, link: SimLink) -> bool:
+        """PX4 re-sends the last MISSION_ITEM_REACHED at 1 Hz, up to 10 more times."""
+        key = id(link)
+        count = self._reached_resends.get(key, 10)
+        if self.mission_reached < 0 or count >= 10:
+            return False
+        self._reached_resends[key] = count + 1
+        return True
+
+    @property
+    def mission_started(self) -> bool:
+        return self._mission_started
+
+    @property
+    def gcs_link(self) -> SimLink:
+        return next(link for link in self.links if link.kind is LinkKind.GCS)
+
+    @property
+    def api_link(self) -> SimLink:
+        return next(link for link in self.links if link.kind is LinkKind.API)
+
+
+def _as_int(value: float, default: int = -1) -> int:
+    """Command parameters arrive as floats, NaN meaning "unset"."""
+    return round(value) if math.isfinite(value) and abs(value) < 2**31 else default
+
+
+def _param_name(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        raw = raw.decode(errors="replace")
+    return str(raw).split("\x00", 1)[0]
+
+
+def _inside_fence(fence: list[MissionItem], lat: float, lon: float, phys: FleetPhysics) -> bool:
+    """PX4's rule: inside every inclusion zone and outside every exclusion zone."""
+    north, east = phys.global_to_ned(lat, lon)
+    i = 0
+    while i < len(fence):
+        item = fence[i]
+        cmd = item.command
+        if cmd in (FENCE_POLYGON_INCLUSION, FENCE_POLYGON_EXCLUSION):
+            n = int(item.params[0])
+            poly = [phys.global_to_ned(v.lat_deg, v.lon_deg) for v in fence[i : i + n]]
+            inside = _point_in_polygon(north, east, poly)
+            if (cmd == FENCE_POLYGON_INCLUSION) != inside:
+                return False
+            i += n
+            continue
+        if cmd in (FENCE_CIRCLE_INCLUSION, FENCE_CIRCLE_EXCLUSION):
+            cn, ce = phys.global_to_ned(item.lat_deg, item.lon_deg)
+            inside = math.hypot(north - cn, east - ce) <= item.params[0]
+            if (cmd == FENCE_CIRCLE_INCLUSION) != inside:
+                return False
+        i += 1
+    return True
+
+
+def _point_in_polygon(x: float, y: float, poly: list[tuple[float, float]]) -> bool:
+    inside = False
+    j = len(poly) - 1
+    for k in range(len(poly)):
+        xk, yk = poly[k]
+        xj, yj = poly[j]
+        if (yk > y) != (yj > y) and x < (xj - xk) * (y - yk) / (yj - yk) + xk:
+            inside = not inside
+        j = k
+    return inside
+
+
+_CommandHandler = Callable[[SimVehicle, SimLink, Any, tuple[float, ...], int | None], int | None]
+_COMMANDS: dict[int, _CommandHandler] = {
+    400: SimVehicle._cmd_arm,
+    22: SimVehicle._cmd_takeoff,
+    21: SimVehicle._cmd_land,
+    20: SimVehicle._cmd_rtl,
+    300: SimVehicle._cmd_mission_start,
+    176: SimVehicle._cmd_set_mode,
+    192: SimVehicle._cmd_reposition,
+    193: SimVehicle._cmd_pause_continue,
+    178: SimVehicle._cmd_change_speed,
+    179: SimVehicle._cmd_set_home,
+    512: SimVehicle._cmd_request_message,
+    520: SimVehicle._cmd_autopilot_caps,
+    410: SimVehicle._cmd_get_home,
+    511: SimVehicle._cmd_set_interval,
+    510: SimVehicle._cmd_get_interval,
+    420: SimVehicle._cmd_inject_failure,
+}
+
+_HANDLERS: dict[str, Callable[[SimVehicle, SimLink, Any], None]] = {
+    "COMMAND_LONG": SimVehicle._on_command_long,
+    "COMMAND_INT": SimVehicle._on_command_int,
+    "PARAM_REQUEST_LIST": SimVehicle._on_param_request_list,
+    "PARAM_REQUEST_READ": SimVehicle._on_param_request_read,
+    "PARAM_SET": SimVehicle._on_param_set,
+    "TIMESYNC": SimVehicle._on_timesync,
+    "PING": SimVehicle._on_ping,
+    "SET_MODE": SimVehicle._on_set_mode,
+}
