@@ -88,9 +88,7 @@ class MavClient:
         self.sock.sendto(msg.pack(self.mav), self.peer)
         self.mav.seq = (self.mav.seq + 1) % 256
 
-    async def recv_until(
-        self, predicate: Callable[[Any], bool], timeout_s: float = 5.0
-    ) -> Any:
+    async def recv_until(self, predicate: Callable[[Any], bool], timeout_s: float = 5.0) -> Any:
         """The next message matching `predicate` (earlier ones are skipped)."""
         async with asyncio.timeout(timeout_s):
             while True:
@@ -100,9 +98,7 @@ class MavClient:
 
     async def recv_type(self, kind: str, timeout_s: float = 5.0, **fields: Any) -> Any:
         def match(msg: Any) -> bool:
-            return msg.get_type() == kind and all(
-                getattr(msg, k) == v for k, v in fields.items()
-            )
+            return msg.get_type() == kind and all(getattr(msg, k) == v for k, v in fields.items())
 
         return await self.recv_until(match, timeout_s)
 
@@ -128,3 +124,19 @@ class MavClient:
 
 def wall_clock() -> float:
     return time.monotonic()
+
+
+async def first_match(
+    stream: AsyncIterator[Any], predicate: Callable[[Any], bool], timeout_s: float, what: str
+) -> Any:
+    """The first item of a MAVSDK subscription that satisfies `predicate`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for item in stream:
+                if predicate(item):
+                    return item
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    raise AssertionError(f"stream ended before {what}")
