@@ -848,8 +848,7 @@ class SimVehicle:
         if item.command == NAV_TAKEOFF:
             north, east = float(pos[0]), float(pos[1])
             if self.height_m() <= 0.05:
-                self._start_climb(max(-down, 1.0))
-                self.phase = Phase.ITEM
+                self._start_climb(max(-down, 1.0))  # SPOOLUP, then ITEM once flying
                 return
         if item.command == NAV_LAND:
             self._goto(north, east, float(pos[2]) if self.in_air() else 0.0)
