@@ -1,10 +1,12 @@
 """The controller's configuration: one frozen tree, defaults that fly, TOML to override.
 
-Durations are in the vehicle's seconds. A simulator running K times faster
-than real time makes every vehicle-side timer K times shorter on the wall
-clock, so `ControllerConfig.scaled(K)` divides the durations that race the
-vehicle; without it a link-loss detector would be slower than the vehicle's
-own failsafe.
+Two clocks. Link timers are wall seconds: heartbeats come at 1 Hz of wall
+time from PX4 and from the simulator at any speedup, and MAVSDK's retries are
+wall-clock too (connect, command ack, upload, heartbeat loss, preflight
+heartbeat age). Waits on flight events are vehicle seconds (take-off,
+landing, link recovery): a simulator running K times faster than real time
+makes them K times shorter on the wall clock, so `ControllerConfig.wall_s`
+divides them by `speedup`.
 """
 
 from __future__ import annotations
@@ -44,15 +46,16 @@ def _positive(owner: object) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeoutsConfig:
-    """How long to wait for the vehicle before giving up (vehicle seconds)."""
+    """How long to wait for the vehicle before giving up."""
 
+    # wall seconds
     connect_s: float = 15.0  # first heartbeat and MAVSDK discovery
     command_ack_s: float = 5.0  # COMMAND_ACK of one command (MAVSDK retries inside)
     mission_upload_s: float = 20.0  # one upload or download of a mission/fence/rally list
-    heartbeat_loss_s: float = 3.0  # no heartbeat for this long: link LOST (PX4 COM_DL_LOSS_T 10 s)
-    link_recovery_s: float = 120.0  # a sortie waits this long for a lost link to come back
-    state_change_s: float = 60.0  # armed/mode/landed transitions the runner waits for
-    landing_s: float = 600.0  # from "return/land" to disarmed
+    heartbeat_loss_s: float = 3.0  # no heartbeat this long: link LOST (PX4 COM_DL_LOSS_T: 10 s)
+    # vehicle seconds
+    link_recovery_s: float = 300.0  # a sortie waits this long for a lost link to come back
+    state_change_s: float = 60.0  # take-off after the mission start
 
     def __post_init__(self) -> None:
         _positive(self)
@@ -65,7 +68,7 @@ class PreflightConfig:
     min_satellites: int = 8
     min_gps_fix: int = 3  # MAVLink GPS_FIX_TYPE: 3 = 3D
     battery_reserve_pct: float = 20.0  # on top of the plan's estimated need
-    max_heartbeat_age_s: float = 2.5
+    max_heartbeat_age_s: float = 2.5  # wall seconds
 
     def __post_init__(self) -> None:
         _positive(self)

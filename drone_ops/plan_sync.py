@@ -23,12 +23,13 @@ _FLOAT_TOL = 1e-3  # float32 round trip on the vehicle
 
 
 def to_sdk(items: Iterable[MavItem]) -> list[Any]:
+    """MAVSDK's items; MAVSDK insists that exactly one (the first) is marked current."""
     return [
         SdkItem(
             seq=i.seq,
             frame=int(i.frame),
             command=int(i.command),
-            current=i.current,
+            current=1 if n == 0 else 0,
             autocontinue=i.autocontinue,
             param1=i.param1,
             param2=i.param2,
@@ -39,7 +40,7 @@ def to_sdk(items: Iterable[MavItem]) -> list[Any]:
             z=i.z,
             mission_type=int(i.mission_type),
         )
-        for i in items
+        for n, i in enumerate(items)
     ]
 
 

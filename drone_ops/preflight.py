@@ -48,7 +48,7 @@ def run_preflight(
     checks: list[PreflightCheck] = []
 
     age = state.heartbeat_age_s
-    max_age = config.wall_s(pf.max_heartbeat_age_s)
+    max_age = pf.max_heartbeat_age_s
     link_ok = state.link is LinkState.CONNECTED and age is not None and age <= max_age
     age_text = "no heartbeat" if age is None else f"last heartbeat {age:.1f} s ago"
     checks.append(

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +46,13 @@ from drone_ops.link.stats import LinkCounters
 from drone_ops.link.transport import Transport, open_transport
 from drone_ops.plan_sync import first_difference, from_sdk, to_sdk
 from drone_ops.state import VehicleState
-from drone_ops.tlog import TlogSink, open_tlog
 from drone_ops.tracker import TRACKED_MSGIDS, StateTracker, StatusText
 from missions.mavlink import MavItem, fence_items, mission_items, rally_items
 from missions.plan import Geofence, PatrolPlan
 from telemetry.bus import Bus
+from telemetry.errors import TelemetryError
 from telemetry.sample import TelemetrySample
+from telemetry.tlog import TlogWriter
 
 __all__ = ["LinkEvent", "MissionMismatch", "VehicleSession"]
 
@@ -133,7 +134,8 @@ class VehicleSession:
         self._command_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._connected = asyncio.Event()
-        self._tlog: TlogSink | None = None
+        self._tlog: TlogWriter | None = None
+        self.tlog_errors = 0
         self._last_sample_mono = 0.0
         self.link_events: deque[LinkEvent] = deque(maxlen=256)
         self.link_event_count = 0  # events ever recorded (the deque keeps the newest)
@@ -222,7 +224,7 @@ class VehicleSession:
         if self._transport is not None:
             self._transport.send(data)
             if self._tlog is not None:
-                self._tlog.write(data)
+                self._record(data)
 
     def _on_bytes(self, data: bytes) -> None:
         self._hub.feed(data)
@@ -236,7 +238,7 @@ class VehicleSession:
         for frame in splitter.feed(data):
             counters.count(frame.sysid, frame.compid, frame.seq)
             if tlog is not None:
-                tlog.write(frame.raw)
+                self._record(frame.raw)
             if frame.compid != _AUTOPILOT_COMPID:
                 continue
             if frame.sysid != sysid:
@@ -263,6 +265,13 @@ class VehicleSession:
                     _log.info("%s: %s", self.vehicle_id, self._tracker.statustexts[-1].text)
         if urgent:
             self._publish()
+
+    def _record(self, frame: bytes) -> None:
+        assert self._tlog is not None
+        try:
+            self._tlog.write(frame)
+        except TelemetryError:  # disk full: the recorder said so once; the link goes on
+            self.tlog_errors += 1
 
     def _autopilot_heartbeat(self, frame: Any) -> bool:
         """A heartbeat from a system id we do not follow: adopt it, or notice the change."""
@@ -328,7 +337,7 @@ class VehicleSession:
         """Heartbeat-loss detection, periodic state publication and decimated samples."""
         cfg = self.config
         interval = min(cfg.link.state_interval_s, cfg.link.sample_interval_s)
-        loss_s = cfg.wall_s(cfg.timeouts.heartbeat_loss_s)
+        loss_s = cfg.timeouts.heartbeat_loss_s
         while True:
             await asyncio.sleep(interval)
             age = self._counters.snapshot().heartbeat_age_s
@@ -370,16 +379,15 @@ class VehicleSession:
         await changed.wait()
         return self._tracker.snapshot()
 
-    @contextlib.contextmanager
-    def recording(self, path: Path) -> Iterator[Path]:
+    @asynccontextmanager
+    async def recording(self, path: Path) -> AsyncIterator[TlogWriter]:
         """Write every frame in and out to a `.tlog` at `path` while the block runs."""
-        sink = open_tlog(path)
-        self._tlog = sink
-        try:
-            yield path
-        finally:
-            self._tlog = None
-            sink.close()
+        async with TlogWriter(path) as writer:
+            self._tlog = writer
+            try:
+                yield writer
+            finally:
+                self._tlog = None
 
     # ------------------------------------------------------------ commands
     def _require_link(self, command: Command) -> None:
@@ -582,12 +590,13 @@ class VehicleSession:
         timeout = self.config.timeouts.mission_upload_s
 
         async def send() -> None:
+            # MAVSDK refuses to upload an empty list; clearing first makes sure no fence or
+            # rally point of an earlier plan stays behind.
+            await self._mission_call("clear_mission", timeout_s=timeout)
             for what, up, down, items in lists:
-                if not items and what != "mission":
-                    continue
-                await self._mission_call(up, to_sdk(items), timeout_s=timeout)
-                res = await self._mission_call(down, timeout_s=timeout)
-                held = from_sdk(res[1])
+                if items:
+                    await self._mission_call(up, to_sdk(items), timeout_s=timeout)
+                held = await self._download(down, timeout)
                 diff = first_difference(what, items, held)
                 if diff is not None:
                     raise _VehicleSaidNo(
@@ -608,12 +617,18 @@ class VehicleSession:
                 raise MissionMismatch(self.vehicle_id, Command.UPLOAD_PLAN, exc.result) from None
             raise
 
+    async def _download(self, name: str, timeout_s: float) -> list[MavItem]:
+        start = getattr(self._mission, f"{name}_async")
+        res = await self._hub.call(start, timeout_s=timeout_s)
+        if res[0] == MissionRawResult.NO_MISSION_AVAILABLE:
+            return []
+        if res[0] != MissionRawResult.SUCCESS:
+            raise _VehicleSaidNo(f"{name}: {_decode_result(res[0])}")
+        return from_sdk(res[1])
+
     async def held_mission(self) -> list[MavItem]:
         """The mission the vehicle holds now (for checks and tests)."""
-        res = await self._mission_call(
-            "download_mission", timeout_s=self.config.timeouts.mission_upload_s
-        )
-        return from_sdk(res[1])
+        return await self._download("download_mission", self.config.timeouts.mission_upload_s)
 
 
 class _VehicleSaidNo(Exception):

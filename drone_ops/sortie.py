@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import itertools
 import json
 import logging
@@ -269,7 +270,7 @@ class Sortie:
             tlog_path=str(tlog_path) if tlog_path else None,
         )
         outcome, reason = SortieOutcome.ERROR, "the controller stopped"
-        with s.recording(tlog_path) if tlog_path else contextlib.nullcontext():
+        async with s.recording(tlog_path) if tlog_path else contextlib.nullcontext():
             try:
                 await self._fly()
                 outcome, reason = SortieOutcome.COMPLETED, "patrol flown, landed and disarmed"
@@ -535,7 +536,8 @@ def _plan_json(plan: PatrolPlan) -> dict[str, Any]:
             return [clean(x) for x in v]
         return v
 
-    data = asdict(plan)
-    data["params"] = dict(plan.params)
+    shallow = copy.copy(plan)  # asdict cannot deep-copy the params mappingproxy
+    object.__setattr__(shallow, "params", dict(plan.params))
+    data = asdict(shallow)
     result: dict[str, Any] = json.loads(json.dumps(clean(data), default=str))
     return result
