@@ -79,7 +79,12 @@ async def test_discover_health_mission_rtl_land_disarm(sim_fleet: Any) -> None:
 
         await action.return_to_launch()
         await first_match(telemetry.subscribe_armed(), lambda armed: not armed, 90, "disarm")
-        assert await telemetry.landed_state() == LandedState.ON_GROUND
+        await first_match(
+            telemetry.subscribe_landed_state(),
+            lambda state: state == LandedState.ON_GROUND,
+            5,
+            "landed state ON_GROUND",
+        )
         pos = await telemetry.position()
         assert (
             distance_m(pos.latitude_deg, pos.longitude_deg, home.latitude_deg, home.longitude_deg)
