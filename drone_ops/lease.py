@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,12 +38,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from drone_ops.audit import AuditEntry, AuditLog
 from drone_ops.errors import DroneOpsError
 from drone_ops.store.engine import read_tx, write_tx
 from drone_ops.store.records import now_us as wall_now_us
 from drone_ops.store.schema import controller_leases
 
 __all__ = [
+    "FencedAuditLog",
     "Lease",
     "LeaseError",
     "LeaseHeldError",
@@ -336,3 +339,27 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
             await self.renew_all()
+
+
+class FencedAuditLog:
+    """The fence on the command path: an `AuditLog` that stamps the lease token on commands.
+
+    The controller appends `command.<name>.request` for `vehicle:<id>` before it
+    sends anything. Wrapped in this, that append first checks the vehicle's
+    lease against the store and records its fencing token in the entry; if the
+    lease was lost, it raises `LeaseLostError` and the command is never sent.
+    """
+
+    def __init__(self, inner: AuditLog, keeper: LeaseKeeper) -> None:
+        self.inner = inner
+        self.keeper = keeper
+
+    async def append(
+        self, *, actor: str, action: str, target: str, payload: Mapping[str, Any]
+    ) -> AuditEntry:
+        if action.startswith("command.") and action.endswith(".request"):
+            kind, _, vehicle_id = target.partition(":")
+            if kind == "vehicle":
+                token = await self.keeper.verify(vehicle_id)
+                payload = {**payload, "lease_holder": self.keeper.holder, "lease_token": token}
+        return await self.inner.append(actor=actor, action=action, target=target, payload=payload)

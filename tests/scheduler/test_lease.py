@@ -113,3 +113,31 @@ def test_racing_controllers_on_postgresql_get_exactly_one_lease(pg_store: Store)
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+async def test_fenced_audit_stamps_the_token_and_refuses_after_take_over(store: Store) -> None:
+    from drone_ops.audit import MemoryAuditLog
+    from drone_ops.lease import FencedAuditLog
+
+    clock = ManualClock()
+    inner = MemoryAuditLog()
+    async with LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=5, now_us=clock) as keeper:
+        audit = FencedAuditLog(inner, keeper)
+        with pytest.raises(LeaseLostError):  # no lease yet: nothing may be commanded
+            await audit.append(
+                actor="a", action="command.arm.request", target="vehicle:v1", payload={}
+            )
+        lease = await keeper.acquire("v1")
+        assert lease is not None
+        entry = await audit.append(
+            actor="a", action="command.goto.request", target="vehicle:v1", payload={"alt": 30}
+        )
+        assert entry.payload == {"alt": 30, "lease_holder": "ctl-a", "lease_token": lease.token}
+        await audit.append(actor="a", action="sortie.open", target="sortie:1", payload={})
+        clock.now += 6 * S
+        assert _acquire(store, "ctl-b", clock.now) is not None
+        with pytest.raises(LeaseLostError):
+            await audit.append(
+                actor="a", action="command.rtl.request", target="vehicle:v1", payload={}
+            )
+    assert [e.action for e in inner.entries] == ["command.goto.request", "sortie.open"]

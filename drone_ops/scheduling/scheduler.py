@@ -1,0 +1,407 @@
+"""The scheduler: claims due runs, picks a vehicle, flies a recorded sortie or records a skip.
+
+    async with Scheduler(book=book, fleet=fleet, store=store, clock=clock,
+                         holder="ctl-a", leases=keeper) as scheduler:
+        ...   # runs happen in the scheduler's TaskGroup until the block is left
+
+Each claimed run becomes a named task: choose the fullest ready vehicle of
+the schedule (see `readiness`), take its lease (when controllers share a
+store), fly the plan through `Fleet` and record the outcome on the run. When
+no vehicle is ready the run is retried per the schedule's retry policy, and
+finally recorded as skipped with the reason for every candidate.
+
+Take-over: when controllers share a store, a vehicle whose sortie was opened
+by another controller (still open in the store) and whose lease has expired
+is leased by us, followed until it is down and disarmed, and its sortie and
+schedule run closed with the outcome: the dead controller's sortie reaches a
+recorded end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import select, update
+
+from drone_ops.errors import DroneOpsError
+from drone_ops.fleet import Fleet
+from drone_ops.lease import LeaseKeeper
+from drone_ops.preflight import battery_need_pct
+from drone_ops.scheduling.book import ClaimedRun, ScheduleBook, us_from_dt
+from drone_ops.scheduling.clock import Clock
+from drone_ops.scheduling.plans import load_plan
+from drone_ops.scheduling.readiness import select_vehicle
+from drone_ops.sortie import SortieOutcome, SortieResult
+from drone_ops.state import VehicleState
+from drone_ops.store import Store
+from drone_ops.store.audit_chain import append_in_tx
+from drone_ops.store.engine import read_tx, write_tx
+from drone_ops.store.schema import schedule_runs, sorties
+from missions.errors import MissionsError
+from missions.plan import Home
+
+__all__ = ["RunLinkingRecorder", "Scheduler", "SchedulerStats"]
+
+log = logging.getLogger(__name__)
+
+
+class RunLinkingRecorder:
+    """The store as the fleet's `SortieRecorder`, stamping our controller id on each
+    sortie and linking it to the schedule run it flies the moment it opens."""
+
+    def __init__(self, store: Store, book: ScheduleBook, *, holder: str) -> None:
+        self.store = store
+        self.book = book
+        self.holder = holder
+        self._pending: dict[str, int] = {}  # vehicle id -> run id about to fly
+
+    def expect(self, vehicle_id: str, run_id: int) -> None:
+        self._pending[vehicle_id] = run_id
+
+    def forget(self, vehicle_id: str) -> None:
+        self._pending.pop(vehicle_id, None)
+
+    async def open_sortie(
+        self,
+        *,
+        vehicle_id: str,
+        plan_name: str,
+        plan_json: str | Mapping[str, Any],
+        actor: str = "controller",
+        started_us: int | None = None,
+        tlog_path: str | None = None,
+        controller: str | None = None,
+    ) -> int:
+        sortie_id = await self.store.open_sortie(
+            vehicle_id=vehicle_id,
+            plan_name=plan_name,
+            plan_json=plan_json,
+            actor=actor,
+            started_us=started_us,
+            tlog_path=tlog_path,
+            controller=controller or self.holder,
+        )
+        run_id = self._pending.pop(vehicle_id, None)
+        if run_id is not None:
+            await self.book.run_started(run_id, sortie_id=sortie_id, holder=self.holder)
+        return sortie_id
+
+    async def close_sortie(
+        self,
+        sortie_id: int,
+        *,
+        outcome: SortieOutcome | str,
+        actor: str = "controller",
+        ended_us: int | None = None,
+        tlog_path: str | None = None,
+    ) -> Any:
+        return await self.store.close_sortie(
+            sortie_id, outcome=outcome, actor=actor, ended_us=ended_us, tlog_path=tlog_path
+        )
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    """Counters for metrics and tests."""
+
+    claimed: int = 0
+    flown: int = 0
+    skipped: int = 0
+    retries: int = 0
+    adopted: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class Scheduler:
+    """Runs schedules from the store on a fleet. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        book: ScheduleBook,
+        fleet: Fleet,
+        store: Store,
+        clock: Clock,
+        holder: str,
+        recorder: RunLinkingRecorder | None = None,
+        leases: LeaseKeeper | None = None,
+        poll_s: float = 60.0,
+        reserve_pct: float = 20.0,
+    ) -> None:
+        self.book = book
+        self.fleet = fleet
+        self.store = store
+        self.clock = clock
+        self.holder = holder
+        self.recorder = recorder
+        self.leases = leases
+        self.poll_s = poll_s  # clock seconds between looks at the store at most
+        self.reserve_pct = reserve_pct
+        self.stats = SchedulerStats()
+        self._reserved: set[str] = set()  # vehicles chosen for a run (or adopted)
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Condition()
+        self._active_runs = 0
+
+    async def __aenter__(self) -> Self:
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._spawn(self._loop(), name=f"scheduler:{self.holder}")
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._tg is not None
+        for task in list(self._tasks):  # leaving stops the loop and any run still waiting
+            task.cancel()
+        await self._tg.__aexit__(et, e, tb)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        assert self._tg is not None
+        task = self._tg.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ loop
+    def wake(self) -> None:
+        """Look at the store now (after a schedule was added or changed)."""
+        self._wake.set()
+
+    def busy(self) -> set[str]:
+        flying = {v for v in self.fleet.vehicles() if self.fleet.sortie(v) is not None}
+        return flying | self._reserved
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except DroneOpsError as exc:  # store unreachable: say so, try again next time
+                log.warning("scheduler: %s", exc)
+            nxt = await self._next_wake()
+            self._wake.clear()
+            # a wall-clock wait for the clock's remaining time; if the clock runs slow
+            # (a loaded simulator) the next tick finds nothing due and waits again
+            wall_s = self.clock.wall_s((nxt - self.clock.now()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(wall_s, 0.0) + 1e-3):
+                    await self._wake.wait()
+
+    async def _next_wake(self) -> Any:
+        now = self.clock.now()
+        limit = now + timedelta(seconds=self.poll_s)
+        try:
+            nxt = await self.book.next_due()
+        except DroneOpsError:
+            return limit
+        return limit if nxt is None else max(now, min(nxt, limit))
+
+    async def tick(self) -> list[ClaimedRun]:
+        """Claim what is due now and start each run; adopt orphaned sorties."""
+        claimed = await self.book.claim_due(holder=self.holder, now=self.clock.now())
+        for run in claimed:
+            self.stats.claimed += 1
+            self._active_runs += 1
+            self._spawn(
+                self._execute(run), name=f"run:{run.schedule.name}@{run.due_utc:%Y%m%dT%H%M}"
+            )
+        if self.leases is not None:
+            await self._adopt_orphans()
+        return claimed
+
+    async def wait_idle(self) -> None:
+        """Wait until no claimed run is still in progress."""
+        async with self._idle:
+            await self._idle.wait_for(lambda: self._active_runs == 0)
+
+    # ------------------------------------------------------------ one run
+    async def _execute(self, run: ClaimedRun) -> None:
+        try:
+            await self._execute_inner(run)
+        except DroneOpsError as exc:
+            log.warning("run %s of %s failed: %s", run.run_id, run.schedule.name, exc)
+            with contextlib.suppress(DroneOpsError):
+                await self.book.run_finished(run.run_id, outcome="error", now=self.clock.now())
+        finally:
+            async with self._idle:
+                self._active_runs -= 1
+                self._idle.notify_all()
+
+    async def _execute_inner(self, run: ClaimedRun) -> None:
+        schedule = run.schedule
+        policy = schedule.retry
+        reason = ""
+        for attempt in range(1, policy.max_attempts + 1):
+            vehicle_id, reason = await self._choose(run)
+            if vehicle_id is not None:
+                await self._fly(run, vehicle_id)
+                return
+            if attempt < policy.max_attempts:
+                self.stats.retries += 1
+                await self.book.note_attempt(
+                    run.run_id, detail=f"attempt {attempt} found no vehicle: {reason}"
+                )
+                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=policy.delay_s))
+        self.stats.skipped += 1
+        await self.book.run_skipped(
+            run.run_id,
+            reason=f"no vehicle ready after {policy.max_attempts} attempt(s): {reason}",
+            now=self.clock.now(),
+        )
+
+    async def _choose(self, run: ClaimedRun) -> tuple[str | None, str]:
+        """Reserve a ready vehicle (and its lease); else the reason none could fly."""
+        states = self.fleet.states()
+        need = self._need_pct(run, states)
+        excluded: dict[str, str] = {}
+        while True:
+            busy = self.busy() | set(excluded)
+            selection = select_vehicle(
+                run.schedule, states, busy=busy, need_pct=need, reserve_pct=self.reserve_pct
+            )
+            if selection.vehicle_id is None:
+                reasons = {**selection.reasons, **excluded}
+                text = "; ".join(f"{v}: {why}" for v, why in sorted(reasons.items()))
+                return None, text or "no vehicles known to the controller"
+            vid = selection.vehicle_id
+            self._reserved.add(vid)  # before any await: no other run may pick it
+            if self.leases is None or await self.leases.acquire(vid) is not None:
+                return vid, ""
+            self._reserved.discard(vid)
+            excluded[vid] = "leased to another controller"
+
+    def _need_pct(self, run: ClaimedRun, states: Mapping[str, VehicleState]) -> float:
+        """Battery the plan takes from a typical candidate's home (0 if it cannot be built)."""
+        for state in states.values():
+            if state.home is not None and run.schedule.accepts_vehicle(state.vehicle_id):
+                try:
+                    plan = load_plan(run.schedule.plan, home=_home(state), name=run.schedule.name)
+                except (DroneOpsError, MissionsError):
+                    return 0.0
+                return battery_need_pct(plan)
+        return 0.0
+
+    async def _fly(self, run: ClaimedRun, vehicle_id: str) -> None:
+        try:
+            state = self.fleet.state(vehicle_id)
+            try:
+                plan = load_plan(run.schedule.plan, home=_home(state), name=run.schedule.name)
+            except (DroneOpsError, MissionsError) as exc:
+                self.stats.skipped += 1
+                await self.book.run_skipped(
+                    run.run_id, reason=f"plan cannot be built: {exc}", now=self.clock.now()
+                )
+                return
+            if self.recorder is not None:
+                self.recorder.expect(vehicle_id, run.run_id)
+            self.stats.flown += 1
+            result: SortieResult = await self.fleet.fly(
+                vehicle_id, plan, actor=f"schedule:{run.schedule.name}"
+            )
+            if self.recorder is None:
+                await self.book.run_started(
+                    run.run_id, sortie_id=result.sortie_id, holder=self.holder
+                )
+            self.stats.outcomes[result.outcome.value] += 1
+            await self.book.run_finished(
+                run.run_id, outcome=result.outcome.value, now=self.clock.now()
+            )
+        finally:
+            if self.recorder is not None:
+                self.recorder.forget(vehicle_id)
+            self._reserved.discard(vehicle_id)
+            if self.leases is not None:
+                await self.leases.release(vehicle_id)
+
+    # ------------------------------------------------------------ take-over
+    async def _adopt_orphans(self) -> None:
+        """Lease and follow vehicles whose sortie another controller left open."""
+        mine = set(self.fleet.vehicles()) - self.busy()
+        if not mine:
+            return
+        open_rows = await self.store.run(_open_foreign_sorties, self.store, self.holder)
+        for sortie_id, vehicle_id in open_rows:
+            if vehicle_id not in mine:
+                continue
+            assert self.leases is not None
+            self._reserved.add(vehicle_id)
+            if await self.leases.acquire(vehicle_id) is None:
+                self._reserved.discard(vehicle_id)
+                continue  # its controller is alive and renewing
+            mine.discard(vehicle_id)
+            self.stats.adopted += 1
+            self._spawn(
+                self._follow_adopted(sortie_id, vehicle_id), name=f"adopt:{vehicle_id}:{sortie_id}"
+            )
+
+    async def _follow_adopted(self, sortie_id: int, vehicle_id: str) -> None:
+        try:
+            session = self.fleet.session(vehicle_id)
+            await self.store.run(_note_adoption, self.store, sortie_id, vehicle_id, self.holder)
+            final = await session.wait_for(lambda s: not s.armed and not s.in_air)
+            done = (
+                final.mission_total is not None
+                and final.mission_reached is not None
+                and final.mission_reached >= final.mission_total - 1
+            )
+            outcome = SortieOutcome.COMPLETED if done else SortieOutcome.ABORTED
+            await self.store.close_sortie(sortie_id, outcome=outcome, actor=self.holder)
+            await self.store.run(
+                _finish_runs_of_sortie, self.store, sortie_id, outcome.value, self.clock.now()
+            )
+            self.stats.outcomes[outcome.value] += 1
+        finally:
+            self._reserved.discard(vehicle_id)
+            if self.leases is not None:
+                await self.leases.release(vehicle_id)
+
+
+def _home(state: VehicleState) -> Home:
+    if state.home is None:
+        raise DroneOpsError(f"{state.vehicle_id}: home position not known yet")
+    return Home(lat_deg=state.home.lat_deg, lon_deg=state.home.lon_deg, amsl_m=state.home.amsl_m)
+
+
+def _open_foreign_sorties(store: Store, holder: str) -> list[tuple[int, str]]:
+    with read_tx(store.engine) as conn:
+        rows = conn.execute(
+            select(sorties.c.sortie_id, sorties.c.vehicle_id).where(
+                sorties.c.ended_us.is_(None),
+                sorties.c.controller.is_not(None),
+                sorties.c.controller != holder,
+            )
+        ).all()
+    return [(int(r.sortie_id), str(r.vehicle_id)) for r in rows]
+
+
+def _note_adoption(store: Store, sortie_id: int, vehicle_id: str, holder: str) -> None:
+    with write_tx(store.engine) as conn:
+        conn.execute(
+            update(sorties).where(sorties.c.sortie_id == sortie_id).values(controller=holder)
+        )
+        append_in_tx(
+            conn,
+            actor=holder,
+            action="sortie.take_over",
+            target=f"sortie:{sortie_id}",
+            payload={"vehicle_id": vehicle_id, "reason": "previous controller's lease expired"},
+        )
+
+
+def _finish_runs_of_sortie(store: Store, sortie_id: int, outcome: str, now: Any) -> None:
+    with write_tx(store.engine) as conn:
+        conn.execute(
+            update(schedule_runs)
+            .where(schedule_runs.c.sortie_id == sortie_id)
+            .values(status=outcome[:16], finished_us=us_from_dt(now), detail="taken over")
+        )
