@@ -87,6 +87,9 @@ class IngestStats:
     last_unit_us: int | None = None
     last_write_latency_s: float | None = None  # packet arrival → written to the segment file
     write_latencies_s: list[float] = field(default_factory=list)  # the last few hundred
+    # capture time (camera clock) → written, on the recorder's clock: meaningful when the
+    # two clocks agree (a real-time camera on this machine), e.g. for the benchmark
+    capture_latencies_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +131,7 @@ class VideoIngest:
         self.index = index
         self.config = config or IngestConfig()
         self.state = IngestState.WAITING
+        self._now_us = now_us
         self.stats = IngestStats()
         self.depacketizer = H264Depacketizer(
             payload_type=source.payload_type, now_us=now_us, now_mono_s=time.monotonic
@@ -249,8 +253,10 @@ class VideoIngest:
         latency = time.monotonic() - unit.arrival_mono_s
         self.stats.last_write_latency_s = latency
         self.stats.write_latencies_s.append(latency)
-        if len(self.stats.write_latencies_s) > 512:
-            del self.stats.write_latencies_s[:256]
+        self.stats.capture_latencies_s.append((self._now_us() - unit.time_unix_us) / 1e6)
+        for values in (self.stats.write_latencies_s, self.stats.capture_latencies_s):
+            if len(values) > 512:
+                del values[:256]
 
     def _open_segment(self, unit: AccessUnit) -> _OpenSegment:
         assert self._size is not None
