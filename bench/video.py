@@ -48,9 +48,7 @@ async def _run_camera(port: int, seconds: float, cfg: CameraConfig) -> tuple[flo
         vehicle_id="v1",
         pose=lambda: _pose(clock, t0),
         clock=clock,
-        config=CameraConfig(
-            port=port, width_px=cfg.width_px, height_px=cfg.height_px, fps=cfg.fps
-        ),
+        config=CameraConfig(port=port, width_px=cfg.width_px, height_px=cfg.height_px, fps=cfg.fps),
         ground=ground,
     )
     async with camera:
@@ -78,18 +76,21 @@ async def _idle(seconds: float) -> float:
 class _Drain(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.packets = 0
+        self.first = asyncio.Event()
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.packets += 1
+        self.first.set()
 
 
 async def _drain(port: int, seconds: float) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     drain = _Drain()
-    transport, _ = await loop.create_datagram_endpoint(lambda: drain, local_addr=("127.0.0.1", port))
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: drain, local_addr=("127.0.0.1", port)
+    )
     try:
-        while drain.packets == 0:
-            await asyncio.sleep(0.05)
+        await drain.first.wait()
         cpu0, wall0, n0 = time.process_time(), time.monotonic(), drain.packets
         await asyncio.sleep(seconds)
         return (time.process_time() - cpu0) / (time.monotonic() - wall0), drain.packets - n0
@@ -172,7 +173,8 @@ async def main() -> None:
                 f" p95 {_pct(lat, 0.95):5.1f} ms, max {max(lat):5.1f} ms ({goal} the 200 ms goal)"
             )
             print(
-                f"    of which packet arrival → file      median {statistics.median(arrive):5.2f} ms"
+                "    of which packet arrival → file      "
+                f"median {statistics.median(arrive):5.2f} ms"
             )
         print(
             f"  recorded {st.units_recorded} frames in {st.segments_written} segments,"
