@@ -149,7 +149,9 @@ class TlogWriter:
         if not data:
             return
         assert self._executor is not None
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._write, data)
+        write = asyncio.get_running_loop().run_in_executor(self._executor, self._write, data)
+        # Shielded: a cancelled flusher must not cancel a queued write and lose its frames.
+        await asyncio.shield(write)
 
     async def _flush_loop(self) -> None:
         while True:
