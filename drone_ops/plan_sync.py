@@ -18,7 +18,9 @@ from missions.mavlink import MavItem
 __all__ = ["first_difference", "from_sdk", "to_sdk"]
 
 _FLOAT_FIELDS = ("param1", "param2", "param3", "param4", "z")
-_INT_FIELDS = ("frame", "command", "x", "y")
+_INT_FIELDS = ("command", "x", "y")
+# MAV_FRAME_*_INT are the same frames for MISSION_ITEM_INT (PX4 echoes 5 for 0, 6 for 3).
+_SAME_FRAME = {5: 0, 6: 3, 11: 10}
 _FLOAT_TOL = 1e-3  # float32 round trip on the vehicle
 
 
@@ -76,6 +78,9 @@ def first_difference(what: str, planned: Sequence[MavItem], held: Sequence[MavIt
     if len(planned) != len(held):
         return f"{what}: planned {len(planned)} items, the vehicle holds {len(held)}"
     for p, h in zip(planned, held, strict=True):
+        pf, hf = int(p.frame), int(h.frame)
+        if _SAME_FRAME.get(pf, pf) != _SAME_FRAME.get(hf, hf):
+            return f"{what} item {p.seq}: frame planned {pf}, vehicle holds {hf}"
         for name in _INT_FIELDS:
             if int(getattr(p, name)) != int(getattr(h, name)):
                 return (

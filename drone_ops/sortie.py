@@ -401,17 +401,19 @@ class Sortie:
                     f"{(state.mission_seq or 0) + 1}/{len(self._items)}, "
                     f"{'armed' if state.armed else 'disarmed'}, {state.landed.value}"
                 )
+                down = not state.armed and not state.in_air
                 if (
-                    state.mode in _RETURNING
+                    (state.mode in _RETURNING or down)
                     and not self._we_commanded_return
                     and not self._mission_done
                     and self._return_cause is None
                 ):
+                    where = "landed and disarmed" if down else f"in {state.mode.value}"
                     self._return_cause = (
                         SortieOutcome.LINK_LOST,
-                        f"link lost; the vehicle's failsafe switched to {state.mode.value}",
+                        f"link lost; the vehicle's failsafe took over (found {where})",
                     )
-                    await self._event(f"failsafe during link loss: vehicle in {state.mode.value}")
+                    await self._event(f"failsafe during link loss: vehicle {where}")
                 returning = state.mode in _RETURNING
                 self._set_phase(SortiePhase.RETURNING if returning else SortiePhase.FLYING)
             else:  # rebooted, system_id_changed: noticed and recorded
