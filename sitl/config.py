@@ -83,7 +83,7 @@ class SimConfig:
     loss_pct: float = 0.0
     ports: list[VehiclePorts] | None = None
     home_spacing_m: float = 5.0
-    stream_budget_msg_s: float = 12000.0
+    stream_budget_msg_s: float = 8000.0
     sys_id_base: int = 1
     extra_params: dict[str, float] = field(default_factory=dict)
 

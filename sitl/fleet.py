@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import functools
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -50,6 +49,9 @@ class SimFleet:
         self._tick_task: asyncio.Task[None] | None = None
         self._links: list[SimLink] = []
         self._started = False
+        # Bundles are flushed every tick for small fleets; large fleets flush
+        # every few ticks (at most 100 ms) so one datagram carries more frames.
+        self._flush_every = min(5, max(1, config.count // 10))
         self.physics: FleetPhysics | None = None
         self.scheduler = StreamScheduler(
             factor=scale_factor(config.count, config.stream_budget_msg_s), seed=config.seed
@@ -103,7 +105,7 @@ class SimFleet:
                     (LinkKind.API, ports.api_local, ports.api_remote),
                 ):
                     link = await self._open_link(loop, vehicle, kind, local, remote)
-                    link.build_frame = functools.partial(vehicle.build, link)
+                    link.owner = vehicle
                     vehicle.links.append(link)
                 self.vehicles.append(vehicle)
             for vehicle in self.vehicles:
@@ -185,12 +187,14 @@ class SimFleet:
         physics.step(dt_s)
         self.clock.advance(dt_s)
         now = self.clock.time_s()
+        tick = self.ticks
         for vehicle in self.vehicles:
-            vehicle.update(now)
+            vehicle.update(now, tick)
             vehicle.mission.poll()
         self.scheduler.run_tick()
-        for link in self._links:
-            link.flush()
+        if tick % self._flush_every == 0:
+            for link in self._links:
+                link.flush()
         self.ticks += 1
         event = self._tick_event
         self._tick_event = asyncio.Event()

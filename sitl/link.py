@@ -68,8 +68,8 @@ class SimLink(asyncio.DatagramProtocol):
         self.sent_datagrams = 0
         self.dropped_datagrams = 0
         self.received_messages = 0
-        # Set by the fleet: frames one telemetry message of this link's vehicle.
-        self.build_frame: Callable[[int], bytes | None] = lambda msgid: None
+        # The vehicle this link belongs to (set by the fleet; telemetry builders read it).
+        self.owner: Any = None
 
     # ------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -114,12 +114,13 @@ def decode_value(ptype: ParamType, wire: float) -> float:
 class ParamStore:
     """One vehicle's parameter values, in PX4's order."""
 
-    __slots__ = ("_index", "_specs", "_values")
+    __slots__ = ("_index", "_specs", "_values", "version")
 
     def __init__(self, overrides: dict[str, float] | None = None) -> None:
         self._specs = PX4_PARAMS
         self._index = {spec.name: i for i, spec in enumerate(self._specs)}
         self._values = [spec.default for spec in self._specs]
+        self.version = 0  # bumped on every set, so consumers can cache derived values
         for name, value in (overrides or {}).items():
             self.set(name, value)
 
@@ -158,6 +159,7 @@ class ParamStore:
         else:
             value = float(_F32.unpack(_F32.pack(value))[0])
         self._values[i] = value
+        self.version += 1
         return i
 
     def hash_check(self) -> int:

@@ -21,11 +21,13 @@ messages actually sent, not to the number of streams.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sitl.codec import mavlink as m
 from sitl.link import LinkKind
+from sitl.telemetry import BUILDERS
 
 if TYPE_CHECKING:
     from sitl.link import SimLink
@@ -85,6 +87,7 @@ class _Entry:
     msgid: int
     period_ticks: int
     generation: int
+    build: Callable[[Any, SimLink, bool], bytes | None]
 
 
 class StreamScheduler:
@@ -123,7 +126,9 @@ class StreamScheduler:
         period = max(1, min(_WHEEL - 1, round(TICK_HZ / rate_hz)))
         offset = self._rng.randrange(period)  # spread streams over ticks
         slot = (self._tick + 1 + offset) % _WHEEL
-        self._wheel[slot].append(_Entry(link, msgid, period, generation))
+        build = BUILDERS.get(msgid)
+        if build is not None:
+            self._wheel[slot].append(_Entry(link, msgid, period, generation, build))
 
     def run_tick(self) -> None:
         """Send every stream due this tick (frames are queued on their link)."""
@@ -141,7 +146,7 @@ class StreamScheduler:
             link = entry.link
             if state.get((id(link), entry.msgid), (0, 0.0))[0] != entry.generation:
                 continue  # rate changed or link closed: a newer entry exists
-            frame = link.build_frame(entry.msgid)
+            frame = entry.build(link.owner, link, True)
             if frame is not None:
                 link.queue(frame)
                 sent += 1

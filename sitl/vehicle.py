@@ -40,9 +40,11 @@ from sitl.mission import (
     MissionType,
 )
 from sitl.modes import FlightMode, LandedState, MavState
-from sitl.params import HASH_CHECK_INDEX, ParamStore, ParamType, encode_value
-from sitl.physics import FleetPhysics
+from sitl.params import HASH_CHECK_INDEX, ParamStore, ParamType, decode_value, encode_value
+from sitl.physics import BATTERY_WH, FleetPhysics
 from sitl.pose import Pose
+from sitl.streams import default_rate
+from sitl.telemetry import BUILDERS
 
 __all__ = ["SimVehicle"]
 
@@ -146,6 +148,7 @@ class SimVehicle:
         self._jumps_left: dict[int, int] = {}
         self._rtl_return_alt_m = 30.0
         self._bat_level = 0
+        self._limits_key: tuple[object, ...] = ()
         self._airborne = False
         self._fence_breached = False
         self._gcs_seen = False
@@ -178,8 +181,11 @@ class SimVehicle:
             float(self._phys.pos[self.i, 0]), float(self._phys.pos[self.i, 1])
         )
 
+    def _soc(self) -> float:
+        return float(self._phys.energy_wh[self.i]) / BATTERY_WH
+
     def battery_pct(self) -> float:
-        return float(self._phys.soc()[self.i]) * 100.0
+        return self._soc() * 100.0
 
     def pose(self) -> Pose:
         lat, lon = self.position()
@@ -290,8 +296,6 @@ class SimVehicle:
         if index is None:
             return  # PX4 ignores unknown names
         spec = self.params.spec(index)
-        from sitl.params import decode_value
-
         self.params.set(name, decode_value(spec.type, float(msg.param_value)))
         self._broadcast(self._param_value(index))
 
@@ -556,8 +560,6 @@ class SimVehicle:
         if interval_us < 0:
             rate = 0.0
         elif interval_us == 0:
-            from sitl.streams import default_rate
-
             rate = default_rate(link.kind, msgid)
         else:
             rate = 1e6 / interval_us
@@ -590,7 +592,7 @@ class SimVehicle:
                 FAILURE_GARBAGE: "BAT_EMERGEN_THR",
             }[kind]
             soc = max(self.params.clamped(threshold) - 0.005, 0.0)
-            self._phys.energy_wh[self.i] = min(float(self._phys.energy_wh[self.i]), soc * 74.0)
+            self._phys.energy_wh[self.i] = min(float(self._phys.energy_wh[self.i]), soc * BATTERY_WH)
             return ACCEPTED
         if unit == FAILURE_UNIT_MAVLINK_SIGNAL and kind == FAILURE_OFF:
             # Both links fall silent long enough for the data-link failsafe to
@@ -605,7 +607,7 @@ class SimVehicle:
             return "Resolve system health failures first"
         if not self.gps_ok:
             return "Resolve system health failures first"
-        if float(self._phys.soc()[self.i]) < self.params.clamped("BAT_CRIT_THR"):
+        if self._soc() < self.params.clamped("BAT_CRIT_THR"):
             return "Resolve system health failures first"
         return None
 
@@ -912,9 +914,11 @@ class SimVehicle:
         self._advance()
 
     # ================================================================ tick
-    def update(self, now: float) -> None:
-        """Once per tick, after physics: failsafes, then the navigator."""
-        self._check_failsafes(now)
+    def update(self, now: float, tick: int = 0) -> None:
+        """Once per tick, after physics: failsafes (every 5th tick, staggered
+        across the fleet), then the navigator."""
+        if (tick + self.index) % 5 == 0:
+            self._check_failsafes(now)
         self._navigate(now)
         self._apply_limits()
         self._update_landed_state()
@@ -922,6 +926,10 @@ class SimVehicle:
             self.pump_params()
 
     def _apply_limits(self) -> None:
+        key = (self.params.version, self.phase, self.mode, self._speed_override_m_s)
+        if key == self._limits_key:
+            return
+        self._limits_key = key
         p = self.params
         phys = self._phys
         i = self.i
@@ -1080,7 +1088,7 @@ class SimVehicle:
             self._failsafe("no global position", FlightMode.AUTO_LAND)
 
     def _check_battery(self) -> None:
-        soc = float(self._phys.soc()[self.i])
+        soc = self._soc()
         p = self.params
         level = 0
         if soc < p.clamped("BAT_EMERGEN_THR"):
@@ -1185,8 +1193,6 @@ class SimVehicle:
 
     def build(self, link: SimLink, msgid: int, *, resend_reached: bool = True) -> bytes | None:
         """Frame one telemetry message for `link` from the current state."""
-        from sitl.telemetry import BUILDERS
-
         builder = BUILDERS.get(msgid)
         if builder is None:
             return None

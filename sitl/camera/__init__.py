@@ -11,6 +11,7 @@ from sitl.camera.camera import (
     video_port,
 )
 from sitl.camera.errors import CameraConfigError, CameraError
+from sitl.camera.fleet import FleetCameras
 from sitl.camera.ground import GroundTexture
 from sitl.camera.h264 import TIMESTAMP_SEI_UUID, EncodedFrame, H264Encoder
 from sitl.camera.render import CameraPose, FrameRenderer, LocalTangentPlane, footprint_width_m
@@ -27,6 +28,7 @@ __all__ = [
     "CameraPose",
     "CameraStats",
     "EncodedFrame",
+    "FleetCameras",
     "FrameRenderer",
     "GroundTexture",
     "H264Encoder",

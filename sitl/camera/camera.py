@@ -215,8 +215,9 @@ class SimCamera:
                     (next_slot - self._clock.time_unix_s()) / self._clock.speedup,
                     last_wall + min_wall_s - time.monotonic(),
                 )
-                if wait_s > 0:
-                    await asyncio.sleep(wait_s)
+                if wait_s > 0:  # a sim clock can run slower than its speedup: re-check
+                    await asyncio.sleep(max(wait_s, 0.001))
+                    continue
                 last_wall = time.monotonic()
                 now_s = self._clock.time_unix_s()
                 # Late? Show the latest due slot; the ones in between are dropped.
