@@ -1,0 +1,59 @@
+"""The main screen: fleet table on top, map and the selected vehicle below, alerts, footer."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from tui.model import FleetModel
+from tui.widgets.alert_bar import AlertBar
+from tui.widgets.fleet_map import FleetMap, MapScene
+from tui.widgets.fleet_table import FleetTable
+from tui.widgets.vehicle_detail import VehicleDetail
+
+__all__ = ["ConsoleScreen"]
+
+
+class ConsoleScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ConsoleScreen #lower {
+        height: 1fr;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FleetTable(id="fleet")
+        with Horizontal(id="lower"):
+            yield FleetMap(id="map")
+            yield VehicleDetail(id="detail")
+        yield AlertBar(id="alerts")
+        yield Footer(compact=True)
+
+    @property
+    def selected_vehicle_id(self) -> str | None:
+        tables = self.query(FleetTable)  # empty before compose and after unmount
+        return tables.first().selected_vehicle_id if tables else None
+
+    def show(self, model: FleetModel) -> bool:
+        """Copy the model's current state into the widgets (attributes down)."""
+        if not self.query(FleetTable):
+            return False  # not composed yet
+        table = self.query_one(FleetTable)
+        vehicles = model.vehicle_list()
+        table.vehicles = vehicles
+        selected = table.selected_vehicle_id
+        self.query_one(FleetMap).scene = MapScene(
+            vehicles=vehicles,
+            trails=model.trail_snapshot(),
+            plan=model.plan,
+            incidents=model.incident_list(),
+            selected=selected,
+        )
+        detail = self.query_one(VehicleDetail)
+        detail.vehicle = model.vehicles.get(selected) if selected else None
+        detail.texts = model.texts_for(selected) if selected else ()
+        self.query_one(AlertBar).alerts = model.alerts()
+        return True
