@@ -345,6 +345,7 @@ class _Workspace:
     fly_cov: BaseGeometry  # `fly` grown by 5 cm for robust "covers" tests
     nofly: BaseGeometry
     fence: BaseGeometry | None
+    margin_m: float = 0.0
 
 
 def _workspace(
@@ -375,7 +376,13 @@ def _workspace(
     fly_cov = fly.buffer(0.05)
     shapely.prepare(fly_cov)
     return _Workspace(
-        frame=frame, cover=cover, fly=fly, fly_cov=fly_cov, nofly=nofly_xy, fence=fence_xy
+        frame=frame,
+        cover=cover,
+        fly=fly,
+        fly_cov=fly_cov,
+        nofly=nofly_xy,
+        fence=fence_xy,
+        margin_m=spec.margin_m,
     )
 
 
@@ -580,6 +587,41 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
     return path
 
 
+def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]:
+    """Detour the climb-out and the return around no-fly zones and holes.
+
+    PX4 flies straight from home to the first waypoint and, on RTL, straight
+    back: where that line would cross an obstacle, add waypoints that walk
+    around it (the return then starts from the last of them).
+    """
+    if ws.nofly.is_empty and not any(p.interiors for p in _polygons(ws.cover)):
+        return path
+    obstacles = unary_union(
+        [ws.nofly, *(Polygon(r) for p in _polygons(ws.cover) for r in p.interiors)]
+    )
+    minx, miny, maxx, maxy = unary_union([ws.fly, Point(home_xy)]).bounds
+    room: BaseGeometry = box(minx - 500, miny - 500, maxx + 500, maxy + 500)
+    if ws.fence is not None:
+        room = room.intersection(ws.fence)
+    room = room.difference(obstacles.buffer(max(ws.margin_m, 0.5)))
+    polys = _polygons(room)
+    if not polys or not room.covers(Point(home_xy)):
+        return path  # home itself is blocked: the check reports the legs
+    room_ws = _Workspace(
+        frame=ws.frame,
+        cover=ws.cover,
+        fly=room,
+        fly_cov=room.buffer(0.05),
+        nofly=ws.nofly,
+        fence=ws.fence,
+        margin_m=ws.margin_m,
+    )
+    shapely.prepare(room_ws.fly_cov)
+    out = _route_inside(home_xy, path[0], room_ws)[:-1] + path
+    back = _route_inside(path[-1], home_xy, room_ws)[:-1]
+    return out + back
+
+
 def _best_angle(ws: _Workspace, spec: CoverageSpec) -> float:
     if spec.angle_deg is not None:
         return spec.angle_deg % 180.0
@@ -599,7 +641,8 @@ def coverage(
     spec = spec or CoverageSpec()
     ws = _workspace(area, spec, nofly, fence)
     angle = _best_angle(ws, spec)
-    path = _coverage_path(ws, spec, angle, _home_xy(home, ws.frame))
+    home_xy = _home_xy(home, ws.frame)
+    path = _with_home_transits(_coverage_path(ws, spec, angle, home_xy), ws, home_xy)
     return _build_plan(
         name=name,
         kind="coverage",
@@ -678,8 +721,9 @@ def split(
             fly_cov=ws.fly_cov,
             nofly=ws.nofly,
             fence=ws.fence,
+            margin_m=ws.margin_m,
         )
-        path = _coverage_path(part_ws, spec, angle, home_xy)
+        path = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
         params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
         plans.append(
             _build_plan(
