@@ -592,7 +592,8 @@ class SimVehicle:
                 FAILURE_GARBAGE: "BAT_EMERGEN_THR",
             }[kind]
             soc = max(self.params.clamped(threshold) - 0.005, 0.0)
-            self._phys.energy_wh[self.i] = min(float(self._phys.energy_wh[self.i]), soc * BATTERY_WH)
+            energy = self._phys.energy_wh
+            energy[self.i] = min(float(energy[self.i]), soc * BATTERY_WH)
             return ACCEPTED
         if unit == FAILURE_UNIT_MAVLINK_SIGNAL and kind == FAILURE_OFF:
             # Both links fall silent long enough for the data-link failsafe to

@@ -60,6 +60,19 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     sim.add_argument(
         "--loss", default="0", metavar="PCT", help="drop this percentage of packets both ways"
     )
+    # --video: one simulated camera per vehicle (sitl.camera; video engineer's hook)
+    sim.add_argument(
+        "--video",
+        action="store_true",
+        help="give each vehicle a downward camera: RTP/H.264 640x480@15 to UDP 5600+i, "
+        "with an SDP file per vehicle in --video-dir",
+    )
+    sim.add_argument(
+        "--video-dir",
+        default="var/video",
+        metavar="DIR",
+        help="where vehicle-<i>.sdp files are written (default: var/video)",
+    )
     sim.set_defaults(handler=_sim)
 
     px4 = sub.add_parser(
@@ -170,10 +183,24 @@ def _sim(args: argparse.Namespace) -> int:
                     f"sim: {len(fleet.vehicles)} vehicle(s) at {config.speedup:g}x; Ctrl-C to stop",
                     flush=True,
                 )
-                async with asyncio.TaskGroup() as tg:
-                    status = tg.create_task(_report(fleet), name="sim-status")
-                    await _until_signalled()
-                    status.cancel()
+                async with contextlib.AsyncExitStack() as video:
+                    if args.video:
+                        from pathlib import Path
+
+                        from sitl.camera import FleetCameras
+
+                        sdp_dir = Path(args.video_dir)
+                        await video.enter_async_context(FleetCameras(fleet, sdp_dir=sdp_dir))
+                        for v in fleet.vehicles:
+                            print(
+                                f"vehicle {v.system_id}: video rtp 127.0.0.1:{v.ports.video}"
+                                f" ({sdp_dir / f'vehicle-{v.index}.sdp'})",
+                                flush=True,
+                            )
+                    async with asyncio.TaskGroup() as tg:
+                        status = tg.create_task(_report(fleet), name="sim-status")
+                        await _until_signalled()
+                        status.cancel()
                 print(f"sim: stopped at t={fleet.clock.time_s():.1f} s simulated", flush=True)
         return 0
 
