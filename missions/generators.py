@@ -515,7 +515,10 @@ def _route_inside(a: XY, b: XY, ws: _Workspace, depth: int = 0) -> list[XY]:
     t0 = spans[0][0]
     p_start = seg.interpolate(t0)
     ring = min(rings, key=p_start.distance)
-    t1 = max(t_end for t_beg, t_end in spans if ring.distance(seg.interpolate(t_beg)) < 0.2)
+    ends = [t_end for t_beg, t_end in spans if ring.distance(seg.interpolate(t_beg)) < 0.2]
+    if not ends:  # `a` itself is outside the region: nothing to walk along
+        return [b]
+    t1 = max(ends)
     entry = ring.interpolate(ring.project(p_start))
     exit_ = ring.interpolate(ring.project(seg.interpolate(t1)))
     walk = _walk_ring(LineString(ring.coords), entry, exit_)
@@ -603,7 +606,7 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
     room: BaseGeometry = box(minx - 500, miny - 500, maxx + 500, maxy + 500)
     if ws.fence is not None:
         room = room.intersection(ws.fence)
-    room = room.difference(obstacles.buffer(max(ws.margin_m, 0.5)))
+    room = room.difference(obstacles.buffer(ws.margin_m) if ws.margin_m else obstacles)
     polys = _polygons(room)
     if not polys or not room.covers(Point(home_xy)):
         return path  # home itself is blocked: the check reports the legs
