@@ -49,7 +49,14 @@ def add_store_args(p: argparse.ArgumentParser, *, actor: bool = True) -> None:
 
 
 def store_config(args: argparse.Namespace) -> StoreConfig:
-    return StoreConfig(url=args.store, evidence_dir=args.evidence_dir)
+    """The store named by --store; a SQLite file must already exist (we don't invent one)."""
+    config = StoreConfig(url=args.store, evidence_dir=args.evidence_dir)
+    path = config.sqlite_path
+    if path is not None and not path.is_file():
+        raise StoreConfigError(
+            f"no store at {path}: check --store (the controller creates it on its first run)"
+        )
+    return config
 
 
 def _time_us(text: str) -> int:

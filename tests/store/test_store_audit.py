@@ -6,7 +6,6 @@ import asyncio
 import sqlite3
 import sys
 import textwrap
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -151,11 +150,8 @@ _WRITER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("engine", ["postgresql", "sqlite"])
-async def test_two_controller_processes_append_to_one_chain(
-    engine: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    url = str(request.getfixturevalue("pg_url" if engine == "postgresql" else "sqlite_url"))
+async def test_two_controller_processes_append_to_one_postgresql_chain(pg_url: str) -> None:
+    url = pg_url
     async with open_store(StoreConfig(url=url)) as store:  # migrate once up front
         await append_some(store, 1, actor="setup")
     n = 60
@@ -195,3 +191,24 @@ async def test_telemetry_writes_are_not_audited(store: Store) -> None:
     """Telemetry is recorded, not audited (volume); sortie open/close are audited."""
     await store.write_samples(track("v1", 50))
     assert await store.audit.entries() == []
+
+
+async def test_two_engines_append_to_one_sqlite_chain(sqlite_url: str) -> None:
+    """Two stores (two engines, two connection pools) on one file, appending at once."""
+    n = 40
+    async with open_store(sqlite_url) as a, open_store(sqlite_url) as b:
+
+        async def burst(store: Store, actor: str) -> None:
+            await asyncio.gather(
+                *(
+                    store.audit.append(actor=actor, action="x", target="t", payload={"i": i})
+                    for i in range(n)
+                )
+            )
+
+        await asyncio.gather(burst(a, "a"), burst(b, "b"))
+        entries = await a.audit.entries(limit=1000)
+        report = await verify_store(b)
+    assert report.ok, report.summary()
+    assert [e.seq for e in entries] == list(range(1, 2 * n + 1))
+    assert sum(e.actor == "a" for e in entries) == n
