@@ -40,8 +40,13 @@ _LEVELS = {
 }
 
 
+# With `raw://`, MAVSDK reports every message it sends before a vehicle is routed.
+_EXPECTED = ("Sending message failed",)
+
+
 def _to_logging(level: LogLevel, message: str, _file: str | None, _line: int) -> bool:
-    _log.log(_LEVELS.get(level, logging.DEBUG), "%s", message)
+    lvl = logging.DEBUG if message.startswith(_EXPECTED) else _LEVELS.get(level, logging.DEBUG)
+    _log.log(lvl, "%s", message)
     return True  # keep MAVSDK from printing to stdout: the CLI owns the terminal
 
 
