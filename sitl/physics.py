@@ -145,6 +145,8 @@ class FleetPhysics:
     def step(self, dt_s: float) -> None:
         """Advance every vehicle by `dt_s` simulated seconds."""
         steps = max(1, math.ceil(dt_s / _MAX_SUBSTEP_S))
+        if not (self.flying.any() or self.armed.any() or self.vel.any()):
+            steps = 1  # everything parked: only charging changes, linearly (exact in one step)
         h = dt_s / steps
         for _ in range(steps):
             self._substep(h)
