@@ -111,6 +111,8 @@ class IncidentDraft:
         if not self.summary.strip():
             raise IncidentError("an incident needs a summary saying what happened")
         _check_position(self.lat_deg, self.lon_deg)
+        if self.alt_amsl_m is not None and not math.isfinite(self.alt_amsl_m):
+            object.__setattr__(self, "alt_amsl_m", None)  # NaN/inf says "unknown"
         object.__setattr__(self, "severity", Severity(self.severity))
         if not isinstance(self.details, MappingProxyType):
             object.__setattr__(self, "details", MappingProxyType(dict(self.details)))

@@ -128,6 +128,56 @@ async def test_an_altered_evidence_file_or_record_is_named(store: Store) -> None
     assert f"differs from audit entry {first.audit_seq}" in report.problem.message
 
 
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (
+            ["UPDATE incidents SET status = 'dismissed' WHERE incident_id = 1"],
+            "incident 1: its status in the store ('dismissed') differs from audit entry 2 "
+            "('acknowledged')",
+        ),
+        (
+            ["UPDATE incidents SET lat_deg = 48.0 WHERE incident_id = 1"],
+            "incident 1: its lat_deg in the store (48.0) differs from audit entry 1 (52.0)",
+        ),
+        (
+            ["DELETE FROM incident_notes", "DELETE FROM evidence", "DELETE FROM incidents"],
+            "incident 1 (audit entry 1) is missing from the store",
+        ),
+        (["DELETE FROM evidence"], "evidence 1 (audit entry 3) is missing from the store"),
+    ],
+)
+async def test_incident_and_evidence_records_are_checked_against_the_chain(
+    store: Store, statements: list[str], message: str
+) -> None:
+    book = Incidents(store)
+    await book.raise_incident(
+        IncidentDraft(
+            kind="mark",
+            severity=Severity.INFO,
+            time_unix_us=1,
+            summary="x",
+            lat_deg=52.0,
+            lon_deg=4.0,
+        ),
+        actor="op:alice",
+    )
+    await book.acknowledge(1, actor="op:alice", note="looking")
+    await EvidenceLocker(store).add_bytes(
+        1,
+        b"snap",
+        kind=EvidenceKind.SNAPSHOT,
+        name="s.jpg",
+        media_type="image/jpeg",
+        actor="op:alice",
+    )
+    assert (await verify_store(store)).ok
+    raw_sql(store, *statements)
+    report = await verify_store(store)
+    assert report.problem is not None
+    assert message in report.problem.message
+
+
 _WRITER = textwrap.dedent(
     """
     import asyncio, sys
