@@ -148,6 +148,7 @@ class SimVehicle:
         self._jumps_left: dict[int, int] = {}
         self._rtl_return_alt_m = 30.0
         self._bat_level = 0
+        self._statustext_id = 0
         self._limits_key: tuple[object, ...] = ()
         self._airborne = False
         self._fence_breached = False
@@ -227,8 +228,13 @@ class SimVehicle:
         messages when longer than 50 bytes, on every link."""
         self.statustexts.append((self.now_s(), severity, text))
         raw = (text + "\t").encode()
-        chunks = [raw[i : i + 50] for i in range(0, len(raw), 50)] or [b""]
-        msg_id = (hash(text) & 0xFFFF) if len(chunks) > 1 else 0
+        chunks = [raw[i : i + 50] for i in range(0, len(raw), 50)]
+        msg_id = 0
+        if len(chunks) > 1:
+            if len(chunks[-1]) == 50:
+                chunks.append(b"")  # a short chunk ends a chunked text
+            self._statustext_id = self._statustext_id % 0xFFFF + 1
+            msg_id = self._statustext_id
         for n, chunk in enumerate(chunks):
             msg = m.MAVLink_statustext_message(severity, chunk, msg_id, n)
             for link in self.links:
