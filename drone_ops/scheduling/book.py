@@ -390,10 +390,13 @@ class ScheduleBook:
             claimed_by=holder,
         )
 
-    async def run_finished(self, run_id: int, *, outcome: str, now: datetime) -> None:
-        await self._set_run(
-            run_id, "schedule.run.end", status=outcome[:16], finished_us=us_from_dt(now)
-        )
+    async def run_finished(
+        self, run_id: int, *, outcome: str, now: datetime, detail: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"status": outcome[:16], "finished_us": us_from_dt(now)}
+        if detail is not None:
+            values["detail"] = detail
+        await self._set_run(run_id, "schedule.run.end", **values)
 
     async def run_skipped(self, run_id: int, *, reason: str, now: datetime) -> None:
         await self._set_run(

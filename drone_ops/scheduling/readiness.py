@@ -1,9 +1,10 @@
 """Which vehicle may fly a scheduled run: preconditions and rotation.
 
 Pure functions over `VehicleState` snapshots, so the rules are tested without
-a vehicle. Rotation is by charge: of the vehicles that meet the schedule's
-preconditions and have the energy for the plan, the fullest flies, so a dock
-fleet whose batteries recharge at home takes turns by itself.
+a vehicle. Rotation is by charge, then rest: of the vehicles that meet the schedule's
+preconditions and have the energy for the plan, the fullest flies (charge
+compared in 5 % steps), and among equally charged ones the one that has
+rested longest, so a dock fleet whose batteries recharge at home takes turns.
 """
 
 from __future__ import annotations
@@ -76,10 +77,12 @@ def select_vehicle(
     busy: Collection[str] = (),
     need_pct: float = 0.0,
     reserve_pct: float = 20.0,
+    last_flown_s: Mapping[str, float] | None = None,
 ) -> Selection:
-    """The fullest ready vehicle among the schedule's candidates."""
+    """The fullest, longest-rested ready vehicle among the schedule's candidates."""
+    rested = last_flown_s or {}
     reasons: dict[str, str] = {}
-    ready: list[tuple[float, str]] = []
+    ready: list[tuple[int, float, str]] = []
     candidates = schedule.vehicles or tuple(sorted(states))
     for vehicle_id in candidates:
         state = states.get(vehicle_id)
@@ -94,10 +97,11 @@ def select_vehicle(
             reserve_pct=reserve_pct,
         )
         if why is None:
-            ready.append((state.battery_pct or 0.0, vehicle_id))
+            charge_step = -round((state.battery_pct or 0.0) / 5.0)
+            ready.append((charge_step, rested.get(vehicle_id, float("-inf")), vehicle_id))
         else:
             reasons[vehicle_id] = why
     if not ready:
         return Selection(vehicle_id=None, reasons=reasons)
-    ready.sort(key=lambda item: (-item[0], item[1]))
-    return Selection(vehicle_id=ready[0][1], reasons=reasons)
+    ready.sort()
+    return Selection(vehicle_id=ready[0][2], reasons=reasons)

@@ -147,6 +147,7 @@ class Scheduler:
         self.reserve_pct = reserve_pct
         self.stats = SchedulerStats()
         self._reserved: set[str] = set()  # vehicles chosen for a run (or adopted)
+        self._last_flown_s: dict[str, float] = {}  # clock time each vehicle last took a run
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -219,6 +220,11 @@ class Scheduler:
             await self._adopt_orphans()
         return claimed
 
+    @property
+    def active_runs(self) -> int:
+        """Claimed runs not finished yet (waiting for a vehicle, or flying)."""
+        return self._active_runs
+
     async def wait_idle(self) -> None:
         """Wait until no claimed run is still in progress."""
         async with self._idle:
@@ -267,7 +273,12 @@ class Scheduler:
         while True:
             busy = self.busy() | set(excluded)
             selection = select_vehicle(
-                run.schedule, states, busy=busy, need_pct=need, reserve_pct=self.reserve_pct
+                run.schedule,
+                states,
+                busy=busy,
+                need_pct=need,
+                reserve_pct=self.reserve_pct,
+                last_flown_s=self._last_flown_s,
             )
             if selection.vehicle_id is None:
                 reasons = {**selection.reasons, **excluded}
@@ -276,6 +287,7 @@ class Scheduler:
             vid = selection.vehicle_id
             self._reserved.add(vid)  # before any await: no other run may pick it
             if self.leases is None or await self.leases.acquire(vid) is not None:
+                self._last_flown_s[vid] = self.clock.now().timestamp()
                 return vid, ""
             self._reserved.discard(vid)
             excluded[vid] = "leased to another controller"
@@ -314,7 +326,7 @@ class Scheduler:
                 )
             self.stats.outcomes[result.outcome.value] += 1
             await self.book.run_finished(
-                run.run_id, outcome=result.outcome.value, now=self.clock.now()
+                run.run_id, outcome=result.outcome.value, now=self.clock.now(), detail=result.reason
             )
         finally:
             if self.recorder is not None:

@@ -81,7 +81,7 @@ def test_a_docked_charged_idle_healthy_vehicle_is_ready() -> None:
 def test_rotation_picks_the_fullest_ready_vehicle_of_the_pool() -> None:
     states = {
         "v1": vehicle("v1", battery=95, armed=True),
-        "v2": vehicle("v2", battery=88),
+        "v2": vehicle("v2", battery=84),
         "v3": vehicle("v3", battery=92),
         "v4": vehicle("v4", battery=99),
     }
@@ -90,6 +90,11 @@ def test_rotation_picks_the_fullest_ready_vehicle_of_the_pool() -> None:
     assert chosen.vehicle_id == "v3"  # v4 is not in the pool, v1 is busy
     assert "not idle" in chosen.reasons["v1"]
     assert select_vehicle(SCHED, states, busy={"v4", "v3"}).vehicle_id == "v2"
+    # equal charge (same 5 % step): the one that has rested longest goes
+    full = {k: vehicle(k, battery=99) for k in ("v1", "v2", "v3")}
+    rested = {"v1": 300.0, "v2": 100.0, "v3": 200.0}
+    assert select_vehicle(SCHED, full, last_flown_s=rested).vehicle_id == "v2"
+    assert select_vehicle(SCHED, full, last_flown_s={"v1": 5.0}).vehicle_id == "v2"
     none = select_vehicle(SCHED, {k: vehicle(k, battery=40) for k in states})
     assert none.vehicle_id is None
     assert none.explain().count("below the schedule's 80 %") == 4
