@@ -38,19 +38,22 @@ async def test_a_flown_sortie_lands_in_the_store_with_its_track_and_audit_chain(
         writer = StoreWriter(store, max_batch_samples=500)
         async with asyncio.TaskGroup() as tg:
             drain = tg.create_task(writer.run_subscription(sub), name="store-writer")
-            async with Fleet(
-                audit=store.audit,
-                config=ControllerConfig().scaled(SPEEDUP),
-                recorder=store,
-                sample_bus=bus,
-                tlog_dir=tmp_path / "tlog",
-            ) as fleet:
-                session = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{sim.api_port(0)}")
-                await session.wait_for(
-                    lambda st: st.home is not None and st.health_ok is not None, timeout_s=10
-                )
-                result = await fleet.fly("v1", patrol(session))
-            bus.close()
+            try:
+                async with Fleet(
+                    audit=store.audit,
+                    config=ControllerConfig().scaled(SPEEDUP),
+                    recorder=store,
+                    sample_bus=bus,
+                    tlog_dir=tmp_path / "tlog",
+                ) as fleet:
+                    session = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{sim.api_port(0)}")
+                    await session.wait_for(
+                        lambda st: st.home is not None and st.health_ok is not None,
+                        timeout_s=10,
+                    )
+                    result = await fleet.fly("v1", patrol(session))
+            finally:
+                bus.close()  # the writer drains what is left, then ends
         stats = drain.result()
         await check_store(store, result, stats, bus.published)
 
