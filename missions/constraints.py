@@ -217,18 +217,19 @@ def check_plan(
 
     # exclusion zones: no leg may cross, no item may be inside
     if exc:
-        shrunk_zones = np.array([z.geom.buffer(-_TOL_M) for z in exc], dtype=object)
-        tree = shapely.STRtree(shrunk_zones)
+        zones = np.array([z.geom for z in exc], dtype=object)
+        tree = shapely.STRtree(zones)
         leg_i, zone_i = tree.query(legs, predicate="intersects")
         if len(leg_i):
-            lengths = shapely.length(shapely.intersection(legs[leg_i], shrunk_zones[zone_i]))
+            # length inside, boundary included: a leg only touching a zone has ~0
+            lengths = shapely.length(shapely.intersection(legs[leg_i], zones[zone_i]))
             for j, z, length in zip(leg_i.tolist(), zone_i.tolist(), lengths.tolist(), strict=True):
-                if length > 0.01:
+                if length > _TOL_M:
                     violations.append(
                         Violation(
                             where=leg_name(j),
                             rule="no-fly",
-                            detail=f"crosses {exc[z].label} for {length + 2 * _TOL_M:.1f} m",
+                            detail=f"crosses {exc[z].label} for {length:.1f} m",
                         )
                     )
         if len(points):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from missions.geo import LocalFrame
 from missions.plan import Home, ItemKind, PatrolPlan
 
@@ -141,6 +143,13 @@ def estimate_flight(plan: PatrolPlan, model: EnergyModel | None = None) -> Fligh
         t_total += dt
         e_total += de
 
+    lat = np.array([i.lat_deg for i in plan.items], dtype=float)
+    lon = np.array([i.lon_deg for i in plan.items], dtype=float)
+    fixed = np.isfinite(lat) & np.isfinite(lon)
+    all_x = np.zeros(len(plan.items))
+    all_y = np.zeros(len(plan.items))
+    all_x[fixed], all_y[fixed] = frame.to_xy(lat[fixed], lon[fixed])
+
     for index, item in enumerate(plan.items):
         if item.kind is ItemKind.RETURN_TO_LAUNCH:
             dist = math.hypot(x, y)
@@ -148,7 +157,7 @@ def estimate_flight(plan: PatrolPlan, model: EnergyModel | None = None) -> Fligh
             dist_total += dist
             ended = True
             break
-        ix, iy = frame.point_xy(item.lat_deg, item.lon_deg)
+        ix, iy = float(all_x[index]), float(all_y[index])
         if not airborne:
             # takeoff climbs vertically first (PX4 AUTO.TAKEOFF) then flies on
             tko_alt = item.rel_alt_m if item.kind is ItemKind.TAKEOFF else max(item.rel_alt_m, 2.5)

@@ -14,17 +14,17 @@ that region; transits that would leave it walk around the obstacle's edge.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import substring, unary_union
+from shapely.ops import unary_union
 
 from missions.errors import MissionsError
 from missions.geo import LocalFrame
@@ -346,6 +346,66 @@ class _Workspace:
     nofly: BaseGeometry
     fence: BaseGeometry | None
     margin_m: float = 0.0
+    rings: list[_Ring] = field(default_factory=list)
+    ring_geoms: NDArray[np.object_] = field(default_factory=lambda: np.array([], dtype=object))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ring:
+    """One boundary ring of the fly region, ready for walking along."""
+
+    geom: LineString
+    coords: NDArray[np.float64]  # closed: first == last
+    cum_m: NDArray[np.float64]  # distance along the ring at each vertex
+
+    @property
+    def length_m(self) -> float:
+        return float(self.cum_m[-1])
+
+
+def _make_ws(
+    *,
+    frame: LocalFrame,
+    cover: BaseGeometry,
+    fly: BaseGeometry,
+    nofly: BaseGeometry,
+    fence: BaseGeometry | None,
+    margin_m: float,
+) -> _Workspace:
+    fly_cov = fly.buffer(0.05)
+    shapely.prepare(fly_cov)
+    rings: list[_Ring] = []
+    for poly in _polygons(fly):
+        for ring in (poly.exterior, *poly.interiors):
+            coords = np.asarray(ring.coords, dtype=float)
+            steps = np.hypot(*np.diff(coords, axis=0).T)
+            rings.append(
+                _Ring(
+                    geom=LineString(coords),
+                    coords=coords,
+                    cum_m=np.concatenate([[0.0], np.cumsum(steps)]),
+                )
+            )
+    return _Workspace(
+        frame=frame,
+        cover=cover,
+        fly=fly,
+        fly_cov=fly_cov,
+        nofly=nofly,
+        fence=fence,
+        margin_m=margin_m,
+        rings=rings,
+        ring_geoms=np.array([r.geom for r in rings], dtype=object),
+    )
+
+
+def _grown(obstacles: BaseGeometry, margin_m: float) -> BaseGeometry:
+    """Obstacles grown by the margin, with few vertices (cheap to walk around).
+
+    Grown 0.5 m more, then simplified by at most 0.5 m: the result still
+    keeps at least `margin_m` from every obstacle.
+    """
+    return obstacles.buffer(margin_m + 0.5, quad_segs=4).simplify(0.5)
 
 
 def _workspace(
@@ -369,20 +429,12 @@ def _workspace(
         fence_xy = _area_xy(fence, frame, "fence")
         fly = fly.intersection(fence_xy.buffer(-spec.margin_m) if spec.margin_m else fence_xy)
     if not obstacles.is_empty:
-        fly = fly.difference(obstacles.buffer(spec.margin_m) if spec.margin_m else obstacles)
+        fly = fly.difference(_grown(obstacles, spec.margin_m))
     fly = unary_union(_polygons(fly))
     if fly.is_empty:
         raise GeneratorError("coverage: nothing of the area is left to fly in; check fence/no-fly")
-    fly_cov = fly.buffer(0.05)
-    shapely.prepare(fly_cov)
-    return _Workspace(
-        frame=frame,
-        cover=cover,
-        fly=fly,
-        fly_cov=fly_cov,
-        nofly=nofly_xy,
-        fence=fence_xy,
-        margin_m=spec.margin_m,
+    return _make_ws(
+        frame=frame, cover=cover, fly=fly, nofly=nofly_xy, fence=fence_xy, margin_m=spec.margin_m
     )
 
 
@@ -408,8 +460,38 @@ def _merge(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float
     return merged
 
 
+def _scanline(geom: BaseGeometry, ys: NDArray[np.float64]) -> list[list[tuple[float, float]]]:
+    """Inside x-intervals of a polygonal geometry on each horizontal line y.
+
+    Even-odd crossings of every ring edge, half-open in y so a line through a
+    vertex counts it once: exact, and far cheaper than polygon overlays.
+    """
+    parts = []
+    for poly in _polygons(geom):
+        for ring in (poly.exterior, *poly.interiors):
+            c = np.asarray(ring.coords, dtype=float)
+            parts.append(np.column_stack([c[:-1], c[1:]]))
+    if not parts:
+        return [[] for _ in ys]
+    e = np.concatenate(parts)  # (E, 4): x0 y0 x1 y1
+    x0, y0, x1, y1 = e[:, 0], e[:, 1], e[:, 2], e[:, 3]
+    yy = ys[:, None]
+    hit = ((y0 <= yy) & (yy < y1)) | ((y1 <= yy) & (yy < y0))
+    dy = np.where(y1 == y0, 1.0, y1 - y0)
+    xs = x0 + (yy - y0) / dy * (x1 - x0)
+    out: list[list[tuple[float, float]]] = []
+    for row in range(len(ys)):
+        cut = np.sort(xs[row][hit[row]])
+        out.append(list(zip(cut[0::2].tolist(), cut[1::2].tolist(), strict=False)))
+    return out
+
+
 def _sweep_segments(ws: _Workspace, spec: CoverageSpec, angle_deg: float) -> list[tuple[XY, XY]]:
-    """Sweep segments (in local metres) for one angle, line by line."""
+    """Sweep segments (in local metres) for one angle, line by line.
+
+    Each line flies the x-extent the camera must see in its band (half a
+    spacing either side), clipped to where the vehicle may fly.
+    """
     cover = affinity.rotate(ws.cover, -angle_deg, origin=(0, 0))
     fly = affinity.rotate(ws.fly, -angle_deg, origin=(0, 0))
     minx, miny, maxx, maxy = cover.bounds
@@ -417,73 +499,73 @@ def _sweep_segments(ws: _Workspace, spec: CoverageSpec, angle_deg: float) -> lis
     n = max(1, math.ceil((maxy - miny) / s))
     offset = (maxy - miny - (n - 1) * s) / 2.0
     ys = miny + offset + s * np.arange(n)
-    bands = shapely.box(minx - 1, ys - s / 2, maxx + 1, ys + s / 2)
-    pieces = shapely.intersection(bands, cover)
-    lines: list[LineString] = []
-    line_y: list[float] = []
-    for y, piece in zip(ys.tolist(), pieces, strict=True):
-        spans = _merge([(p.bounds[0], p.bounds[2]) for p in _polygons(piece)], 0.0)
-        for a, b in spans:
-            lines.append(LineString([(a, y), (b, y)]))
-            line_y.append(y)
-    if not lines:
-        return []
-    clipped = shapely.intersection(np.array(lines, dtype=object), fly)
+    shapely.prepare(cover)
+    fly_spans = _scanline(fly, ys)
     segs: list[tuple[XY, XY]] = []
     cos_a, sin_a = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    for y, piece in zip(line_y, clipped, strict=True):
-        for a, b in _merge(_intervals(piece), 0.0):
-            p0 = (a * cos_a - y * sin_a, a * sin_a + y * cos_a)
-            p1 = (b * cos_a - y * sin_a, b * sin_a + y * cos_a)
-            segs.append((p0, p1))
+    for y, allowed in zip(ys.tolist(), fly_spans, strict=True):
+        piece = shapely.clip_by_rect(cover, minx - 1, y - s / 2, maxx + 1, y + s / 2)
+        wanted = _merge([(p.bounds[0], p.bounds[2]) for p in _polygons(piece)], 0.0)
+        for a, b in wanted:
+            for c, d in allowed:
+                lo, hi = max(a, c), min(b, d)
+                if hi - lo > 0.01:
+                    p0 = (lo * cos_a - y * sin_a, lo * sin_a + y * cos_a)
+                    p1 = (hi * cos_a - y * sin_a, hi * sin_a + y * cos_a)
+                    segs.append((p0, p1))
     return segs
 
 
-def _candidate_angles(cover: BaseGeometry) -> list[float]:
-    angles = {float(a) for a in range(0, 180, 10)}
-    hull = cover.convex_hull
-    if isinstance(hull, Polygon):
-        c = list(hull.exterior.coords)
-        for (x0, y0), (x1, y1) in itertools.pairwise(c):
-            if math.hypot(x1 - x0, y1 - y0) > 1.0:
-                angles.add(round(math.degrees(math.atan2(y1 - y0, x1 - x0)) % 180.0, 3))
-    return sorted(angles)
+def _edge_vectors(geom: BaseGeometry) -> NDArray[np.float64]:
+    """Every boundary edge (dx, dy) of every ring of a polygonal geometry."""
+    parts = []
+    for poly in _polygons(geom):
+        for ring in (poly.exterior, *poly.interiors):
+            c = np.asarray(ring.coords, dtype=float)
+            parts.append(np.diff(c, axis=0))
+    return np.concatenate(parts) if parts else np.zeros((0, 2))
 
 
-def _sweep_cost(ws: _Workspace, spec: CoverageSpec, angle_deg: float) -> float:
-    """Sweep length plus a turn per line: a cheap proxy for path length."""
-    cover = affinity.rotate(ws.cover, -angle_deg, origin=(0, 0))
-    minx, miny, maxx, maxy = cover.bounds
-    s = spec.spacing_m
-    n = max(1, math.ceil((maxy - miny) / s))
-    offset = (maxy - miny - (n - 1) * s) / 2.0
-    ys = miny + offset + s * np.arange(n)
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([np.full(n, minx - 1), ys]),
-                np.column_stack([np.full(n, maxx + 1), ys]),
-            ],
-            axis=1,
-        )
-    )
-    pieces = shapely.intersection(lines, cover)
-    return float(shapely.length(pieces).sum() + shapely.get_num_geometries(pieces).sum() * 2 * s)
+def _sweep_costs(
+    cover: BaseGeometry, angles_deg: NDArray[np.float64], spacing: float
+) -> NDArray[np.float64]:
+    """Path length proxy per sweep angle, computed in closed form.
+
+    Sweep lines of spacing s cross an edge e about |e · n| / s times (n the
+    lines' normal); every two crossings make one sweep segment and so one
+    turn of about s. Sweep length itself is about area / s whatever the
+    angle, so the angle that minimises total length is the one minimising
+    sum |e · n| over all edges (outline and holes).
+    """
+    edges = _edge_vectors(cover)
+    theta = np.radians(angles_deg)
+    normals = np.stack([-np.sin(theta), np.cos(theta)])  # (2, k)
+    crossings = np.abs(edges @ normals).sum(axis=0) / spacing  # (k,)
+    costs: NDArray[np.float64] = float(cover.area) / spacing + crossings / 2.0 * spacing
+    return costs
 
 
-def _walk_ring(ring: LineString, a: Point, b: Point) -> list[XY]:
-    """The shorter way along a closed ring from a to b (both on the ring)."""
-    length = ring.length
-    da, db = ring.project(a), ring.project(b)
-    one = substring(ring, da, db)
-    if da < db:
-        other = list(substring(ring, da, 0.0).coords) + list(substring(ring, length, db).coords)
-    else:
-        other = list(substring(ring, da, length).coords) + list(substring(ring, 0.0, db).coords)
-    one_c = list(one.coords) if not one.is_empty else []
-    if len(one_c) >= 2 and (len(other) < 2 or one.length <= LineString(other).length):
-        return [(float(x), float(y)) for x, y in one_c]
-    return [(float(x), float(y)) for x, y in other]
+def _candidate_angles(cover: BaseGeometry) -> NDArray[np.float64]:
+    """Every whole degree plus the direction of every long boundary edge."""
+    edges = _edge_vectors(cover)
+    long_edges = edges[np.hypot(edges[:, 0], edges[:, 1]) > 1.0]
+    edge_angles = np.degrees(np.arctan2(long_edges[:, 1], long_edges[:, 0])) % 180.0
+    return np.unique(np.concatenate([np.arange(0.0, 180.0, 1.0), np.round(edge_angles, 3)]))
+
+
+def _walk_ring(ring: _Ring, da: float, db: float) -> list[XY]:
+    """Vertices passed going the shorter way along `ring` from distance da to db."""
+    c, d, length = ring.coords, ring.cum_m, ring.length_m
+
+    def forward(x: float, y: float) -> NDArray[np.float64]:
+        if x <= y:
+            mid: NDArray[np.float64] = c[(d > x) & (d < y)]
+            return mid
+        return np.concatenate([c[(d > x) & (d <= length)], c[(d > 0) & (d < y)]])
+
+    ahead = (db - da) % length
+    mid = forward(da, db) if ahead <= length - ahead else forward(db, da)[::-1]
+    return [(float(x), float(y)) for x, y in mid]
 
 
 def _route_inside(a: XY, b: XY, ws: _Workspace, depth: int = 0) -> list[XY]:
@@ -511,18 +593,21 @@ def _route_inside(a: XY, b: XY, ws: _Workspace, depth: int = 0) -> list[XY]:
         )
         for g in parts
     )
-    rings = [r for poly in _polygons(ws.fly) for r in (poly.exterior, *poly.interiors)]
     t0 = spans[0][0]
     p_start = seg.interpolate(t0)
-    ring = min(rings, key=p_start.distance)
-    ends = [t_end for t_beg, t_end in spans if ring.distance(seg.interpolate(t_beg)) < 0.2]
+    ring = ws.rings[int(np.argmin(shapely.distance(ws.ring_geoms, p_start)))]
+    ends = [t_end for t_beg, t_end in spans if ring.geom.distance(seg.interpolate(t_beg)) < 0.2]
     if not ends:  # `a` itself is outside the region: nothing to walk along
         return [b]
-    t1 = max(ends)
-    entry = ring.interpolate(ring.project(p_start))
-    exit_ = ring.interpolate(ring.project(seg.interpolate(t1)))
-    walk = _walk_ring(LineString(ring.coords), entry, exit_)
-    path = [(float(entry.x), float(entry.y)), *walk[1:]]
+    da = ring.geom.project(p_start)
+    db = ring.geom.project(seg.interpolate(max(ends)))
+    entry = ring.geom.interpolate(da)
+    exit_ = ring.geom.interpolate(db)
+    path = [
+        (float(entry.x), float(entry.y)),
+        *_walk_ring(ring, da, db),
+        (float(exit_.x), float(exit_.y)),
+    ]
     path += _route_inside(path[-1], b, ws, depth + 1)
     return _pull_string(a, path, ws)
 
@@ -532,10 +617,13 @@ def _pull_string(a: XY, path: list[XY], ws: _Workspace) -> list[XY]:
     out: list[XY] = []
     cur = a
     i = 0
+    pts = np.asarray(path, dtype=float)
     while i < len(path):
-        j = len(path) - 1
-        while j > i and not ws.fly_cov.covers(LineString([cur, path[j]])):
-            j -= 1
+        rest = pts[i:]
+        starts = np.broadcast_to(np.asarray(cur, dtype=float), rest.shape)
+        ok = shapely.covers(ws.fly_cov, shapely.linestrings(np.stack([starts, rest], axis=1)))
+        visible = np.nonzero(ok)[0]
+        j = i + int(visible[-1]) if len(visible) else i
         out.append(path[j])
         cur = path[j]
         i = j + 1
@@ -576,7 +664,8 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
     for p0, p1 in _order_segments(segs, home_xy):
         if path and math.hypot(p0[0] - path[-1][0], p0[1] - path[-1][1]) > 0.01:
             transit = [path[-1], *_route_inside(path[-1], p0, ws)]
-            if not all(ws.fly_cov.covers(LineString(leg)) for leg in itertools.pairwise(transit)):
+            legs = shapely.linestrings(np.stack([transit[:-1], transit[1:]], axis=1))
+            if not shapely.covers(ws.fly_cov, legs).all():
                 parts = len(_polygons(ws.fly))
                 raise GeneratorError(
                     f"coverage: holes or no-fly zones split the area into {parts} separate"
@@ -606,20 +695,18 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
     room: BaseGeometry = box(minx - 500, miny - 500, maxx + 500, maxy + 500)
     if ws.fence is not None:
         room = room.intersection(ws.fence)
-    room = room.difference(obstacles.buffer(ws.margin_m) if ws.margin_m else obstacles)
+    room = room.difference(_grown(obstacles, ws.margin_m))
     polys = _polygons(room)
     if not polys or not room.covers(Point(home_xy)):
         return path  # home itself is blocked: the check reports the legs
-    room_ws = _Workspace(
+    room_ws = _make_ws(
         frame=ws.frame,
         cover=ws.cover,
         fly=room,
-        fly_cov=room.buffer(0.05),
         nofly=ws.nofly,
         fence=ws.fence,
         margin_m=ws.margin_m,
     )
-    shapely.prepare(room_ws.fly_cov)
     out = _route_inside(home_xy, path[0], room_ws)[:-1] + path
     back = _route_inside(path[-1], home_xy, room_ws)[:-1]
     return out + back
@@ -628,7 +715,8 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
 def _best_angle(ws: _Workspace, spec: CoverageSpec) -> float:
     if spec.angle_deg is not None:
         return spec.angle_deg % 180.0
-    return min(_candidate_angles(ws.cover), key=lambda a: _sweep_cost(ws, spec, a))
+    angles = _candidate_angles(ws.cover)
+    return float(angles[int(np.argmin(_sweep_costs(ws.cover, angles, spec.spacing_m)))])
 
 
 def coverage(
@@ -717,15 +805,7 @@ def split(
         part = ws.cover.intersection(strip)
         if part.area < 1.0:
             raise GeneratorError(f"split: part {j + 1} of {vehicles} is empty; use fewer vehicles")
-        part_ws = _Workspace(
-            frame=ws.frame,
-            cover=part,
-            fly=ws.fly,
-            fly_cov=ws.fly_cov,
-            nofly=ws.nofly,
-            fence=ws.fence,
-            margin_m=ws.margin_m,
-        )
+        part_ws = replace(ws, cover=part)
         path = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
         params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
         plans.append(
