@@ -169,14 +169,13 @@ class Incidents:
                 f"vehicle {vehicle_id} has no telemetry yet, so there is no position to mark: "
                 "wait for telemetry or raise the incident with an explicit position"
             )
-        sortie_ids = self.store.open_sortie_ids()
         draft = IncidentDraft(
             kind="mark",
             severity=severity,
             time_unix_us=sample.time_unix_us,
             summary=note,
             vehicle_id=vehicle_id,
-            sortie_id=sortie_ids.get(vehicle_id),
+            sortie_id=await self.store.sortie_at(vehicle_id, sample.time_unix_us),
             lat_deg=sample.lat_deg,
             lon_deg=sample.lon_deg,
             alt_amsl_m=sample.alt_amsl_m,

@@ -259,6 +259,26 @@ class Store:
         """Vehicle → sortie opened by this controller and not yet closed."""
         return dict(self._open_sorties)
 
+    async def sortie_at(self, vehicle_id: str, time_unix_us: int) -> int | None:
+        """The vehicle's sortie flying at that moment (by any controller), if any."""
+
+        def work() -> int | None:
+            query = (
+                select(sorties.c.sortie_id)
+                .where(
+                    sorties.c.vehicle_id == vehicle_id,
+                    sorties.c.started_us <= time_unix_us,
+                    (sorties.c.ended_us.is_(None)) | (sorties.c.ended_us >= time_unix_us),
+                )
+                .order_by(sorties.c.started_us.desc())
+                .limit(1)
+            )
+            with read_tx(self.engine) as conn:
+                found = conn.execute(query).scalar_one_or_none()
+            return None if found is None else int(found)
+
+        return await self.run(work)
+
     # ------------------------------------------------------------ telemetry
     def write_samples_sync(self, samples: Sequence[TelemetrySample]) -> int:
         """Write one batch in one transaction (blocking; `write_samples` is the async form).

@@ -88,7 +88,9 @@ async def test_mark_uses_the_vehicles_latest_position_and_sortie(store: Store) -
     book = Incidents(store)
     with pytest.raises(IncidentError, match="no telemetry yet"):
         await book.mark(vehicle_id="v1", note="smoke", actor="op:alice")
-    sortie_id = await store.open_sortie(vehicle_id="v1", plan_name="p", plan_json="{}")
+    sortie_id = await store.open_sortie(
+        vehicle_id="v1", plan_name="p", plan_json="{}", started_us=T0_US
+    )
     samples = track("v1", 20)
     await store.write_samples(samples)
     mark = await book.mark(vehicle_id="v1", note="smoke from chimney", actor="op:alice")
