@@ -149,6 +149,7 @@ class SimVehicle:
         self._rtl_return_alt_m = 30.0
         self._bat_level = 0
         self._statustext_id = 0
+        self._announced_state: tuple[FlightMode, bool] = (self.mode, self.armed)
         self._limits_key: tuple[object, ...] = ()
         self._airborne = False
         self._fence_breached = False
@@ -931,6 +932,14 @@ class SimVehicle:
         self._update_landed_state()
         if self._param_queue:
             self.pump_params()
+        state = (self.mode, self.armed)
+        if state != self._announced_state:
+            # Announce a mode or arming change at once (with the next flush),
+            # besides the 1 Hz HEARTBEAT: at high --speedup a short-lived mode
+            # would otherwise never show in a heartbeat.
+            self._announced_state = state
+            for link in self.links:
+                link.queue(BUILDERS[0](self, link, False) or b"")
 
     def _apply_limits(self) -> None:
         key = (self.params.version, self.phase, self.mode, self._speed_override_m_s)
