@@ -77,6 +77,7 @@ class TlogWriter:
         self._flusher: asyncio.Task[None] | None = None
         self._closed = True
         self._error: TlogError | None = None
+        self._last_write: asyncio.Future[None] | None = None
 
     @property
     def path(self) -> Path:
@@ -142,16 +143,23 @@ class TlogWriter:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     async def flush(self) -> None:
-        """Write what is buffered (in order: one worker thread does all writes)."""
+        """Write what is buffered and wait until every earlier write is on disk.
+
+        One worker thread does all writes, in submission order. Writes are
+        shielded: a cancelled flusher must not cancel a queued write and lose
+        its frames, so a later flush waits for it instead.
+        """
         with self._lock:
             data = bytes(self._buffer)
             self._buffer.clear()
-        if not data:
-            return
-        assert self._executor is not None
-        write = asyncio.get_running_loop().run_in_executor(self._executor, self._write, data)
-        # Shielded: a cancelled flusher must not cancel a queued write and lose its frames.
-        await asyncio.shield(write)
+        if data:
+            assert self._executor is not None
+            assert self._file is not None
+            self._last_write = asyncio.get_running_loop().run_in_executor(
+                self._executor, self._write, self._file, data
+            )
+        if self._last_write is not None:
+            await asyncio.shield(self._last_write)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -176,11 +184,10 @@ class TlogWriter:
                 "check the recording directory"
             ) from exc
 
-    def _write(self, data: bytes) -> None:
-        assert self._file is not None
+    def _write(self, file: IO[bytes], data: bytes) -> None:
         try:
-            self._file.write(data)
-            self._file.flush()
+            file.write(data)
+            file.flush()
         except OSError as exc:
             raise TlogError(
                 f"cannot write tlog {self._path}: {exc.strerror}; free disk space"
