@@ -72,10 +72,22 @@ def irregular_area(rng: np.random.Generator) -> Polygon:
 
 
 def long_plan(rng: np.random.Generator, zones: list[Polygon], n: int = 1000) -> PatrolPlan:
+    """A patrol-like route: a random walk of 30..120 m legs inside a 4 km square.
+
+    Waypoints avoid the zones but legs are not routed around them, so some
+    legs cut through zones and the check has real violations to report.
+    """
     blocked = shapely.union_all(zones)
-    pts: list[tuple[float, float]] = []
+    pts: list[tuple[float, float]] = [(0.0, 0.0)]
+    heading = 0.0
     while len(pts) < n:
-        x, y = rng.uniform(-1800, 1800, 2)
+        heading += rng.normal(0.0, 0.6)
+        step = rng.uniform(30, 120)
+        x = pts[-1][0] + step * math.cos(heading)
+        y = pts[-1][1] + step * math.sin(heading)
+        if abs(x) > 2000 or abs(y) > 2000:
+            heading += math.pi
+            continue
         if not blocked.contains(Point(x, y)):
             pts.append((x, y))
     lat, lon = FRAME.to_latlon(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
@@ -107,8 +119,8 @@ def main() -> None:
 
     zones_xy = []
     while len(zones_xy) < 100:
-        x, y = rng.uniform(-1800, 1800, 2)
-        zones_xy.append(Point(x, y).buffer(rng.uniform(20, 60), quad_segs=4))
+        x, y = rng.uniform(-2000, 2000, 2)
+        zones_xy.append(Point(x, y).buffer(rng.uniform(20, 60)))
     zones = [FRAME.geom_to_lonlat(z) for z in zones_xy]
     big = long_plan(rng, zones_xy)
     limits = Limits(max_distance_m=None)

@@ -106,8 +106,9 @@ def check_plan(
         more_inc, more_exc = _fence_zones(fence, frame, "")
         inc += more_inc
         exc += more_exc
-    for k, zone in enumerate(nofly, 1):
-        exc.append(_Zone(f"no-fly zone {k}", shapely.make_valid(frame.geom_to_xy(zone))))
+    if nofly:  # one projection call for all zones
+        projected = shapely.make_valid(frame.geom_to_xy(np.array(list(nofly), dtype=object)))
+        exc += [_Zone(f"no-fly zone {k}", g) for k, g in enumerate(projected, 1)]
 
     # positions: index -> (x, y, alt); RTL/land close the loop at home
     idx: list[int] = []
@@ -218,8 +219,7 @@ def check_plan(
     # exclusion zones: no leg may cross, no item may be inside
     if exc:
         zones = np.array([z.geom for z in exc], dtype=object)
-        tree = shapely.STRtree(zones)
-        leg_i, zone_i = tree.query(legs, predicate="intersects")
+        zone_i, leg_i = shapely.STRtree(legs).query(zones, predicate="intersects")
         if len(leg_i):
             # length inside, boundary included: a leg only touching a zone has ~0
             lengths = shapely.length(shapely.intersection(legs[leg_i], zones[zone_i]))
@@ -233,7 +233,7 @@ def check_plan(
                         )
                     )
         if len(points):
-            pt_i, zone_j = tree.query(points, predicate="within")
+            pt_i, zone_j = shapely.STRtree(zones).query(points, predicate="within")
             for j, z in zip(pt_i.tolist(), zone_j.tolist(), strict=True):
                 depth = exc[z].geom.exterior.distance(points[j])
                 violations.append(

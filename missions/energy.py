@@ -14,10 +14,10 @@ capacity (capacity minus reserve).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from missions.geo import LocalFrame
 from missions.plan import Home, ItemKind, PatrolPlan
@@ -125,75 +125,120 @@ def plan_home(plan: PatrolPlan) -> Home:
     raise ValueError("plan has no positioned item")  # pragma: no cover - PatrolPlan forbids
 
 
+def _vertical_np(
+    m: EnergyModel, d_alt: NDArray[np.float64], speed: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    t = np.abs(d_alt) / speed
+    power = m.hover_w + np.where(d_alt > 0, m.climb_w_per_m_s * speed, 0.0)
+    return t, power * t
+
+
+def _land_np(
+    m: EnergyModel, alt: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    fast = np.maximum(0.0, alt - m.land_slow_alt_m)
+    t = fast / m.descent_speed_m_s + (alt - fast) / m.land_speed_m_s
+    return t, m.hover_w * t
+
+
+def _return_np(
+    m: EnergyModel, dist: NDArray[np.float64], alt: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Vectorised `EnergyModel.return_home`."""
+    cruise_alt = np.maximum(alt, m.rtl_return_alt_m)
+    t1, e1 = _vertical_np(m, cruise_alt - alt, m.climb_speed_m_s)
+    t2 = dist / m.cruise_speed_m_s
+    e2 = m.cruise_power_w(m.cruise_speed_m_s) * t2
+    t3, e3 = _land_np(m, cruise_alt)
+    return t1 + t2 + t3, e1 + e2 + e3
+
+
+def _move_np(
+    m: EnergyModel,
+    horiz: NDArray[np.float64],
+    d_alt: NDArray[np.float64],
+    speed: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Vectorised `EnergyModel.move`."""
+    vz_max = np.where(d_alt > 0, m.climb_speed_m_s, m.descent_speed_m_s)
+    t = np.maximum(horiz / speed, np.abs(d_alt) / vz_max)
+    safe_t = np.where(t > 0, t, 1.0)
+    v_h = horiz / safe_t
+    climb = np.where(d_alt > 0, d_alt / safe_t, 0.0)
+    power = m.hover_w + m.drag_w_per_m2_s2 * v_h**2 + m.climb_w_per_m_s * climb
+    return t, np.where(t > 0, power * t, 0.0)
+
+
 def estimate_flight(plan: PatrolPlan, model: EnergyModel | None = None) -> FlightEstimate:
-    """Time and energy of flying `plan` from home, including the return home."""
+    """Time and energy of flying `plan` from home, including the return home.
+
+    PX4's order of events: climb vertically at home to the first item's
+    altitude (AUTO.TAKEOFF), fly each leg at the speed in force (set by the
+    items before it), hold, and at RTL (or after the last item) climb to the
+    return altitude, fly home and land. LAND ends the flight where it is.
+    """
     m = model or EnergyModel()
     home = plan_home(plan)
     frame = LocalFrame(home.lat_deg, home.lon_deg)
-    x, y, alt = 0.0, 0.0, 0.0
-    speed = m.cruise_speed_m_s
-    t_total = e_total = dist_total = 0.0
-    worst = 0.0
-    worst_item = 0
-    airborne = False
-    ended = False
-
-    def account(dt: float, de: float) -> None:
-        nonlocal t_total, e_total
-        t_total += dt
-        e_total += de
-
-    lat = np.array([i.lat_deg for i in plan.items], dtype=float)
-    lon = np.array([i.lon_deg for i in plan.items], dtype=float)
-    fixed = np.isfinite(lat) & np.isfinite(lon)
-    all_x = np.zeros(len(plan.items))
-    all_y = np.zeros(len(plan.items))
-    all_x[fixed], all_y[fixed] = frame.to_xy(lat[fixed], lon[fixed])
-
-    for index, item in enumerate(plan.items):
-        if item.kind is ItemKind.RETURN_TO_LAUNCH:
-            dist = math.hypot(x, y)
-            account(*m.return_home(dist, alt))
-            dist_total += dist
-            ended = True
-            break
-        ix, iy = float(all_x[index]), float(all_y[index])
-        if not airborne:
-            # takeoff climbs vertically first (PX4 AUTO.TAKEOFF) then flies on
-            tko_alt = item.rel_alt_m if item.kind is ItemKind.TAKEOFF else max(item.rel_alt_m, 2.5)
-            account(*m.vertical(0.0, tko_alt, m.takeoff_speed_m_s))
-            alt = tko_alt
-            airborne = True
-        horiz = math.hypot(ix - x, iy - y)
-        if item.kind is ItemKind.LAND:
-            account(*m.move(horiz, 0.0, speed))
-            account(*m.land(alt))
-            dist_total += horiz
-            x, y, alt = ix, iy, 0.0
-            ended = True
-            worst = max(worst, e_total / 3600.0)
-            break
-        account(*m.move(horiz, item.rel_alt_m - alt, speed))
-        dist_total += horiz
-        x, y, alt = ix, iy, item.rel_alt_m
-        if item.hold_s > 0:
-            account(item.hold_s, m.hover_w * item.hold_s)
+    items = plan.items
+    stop = next(
+        (k for k, i in enumerate(items) if i.kind in (ItemKind.RETURN_TO_LAUNCH, ItemKind.LAND)),
+        len(items),
+    )
+    lands = stop < len(items) and items[stop].kind is ItemKind.LAND
+    flown = items[: stop + 1] if lands else items[:stop]
+    if not flown:  # RTL straight away: nothing is flown
+        return FlightEstimate(
+            distance_m=0.0,
+            time_s=0.0,
+            energy_wh=0.0,
+            worst_with_return_wh=0.0,
+            worst_item=0,
+            usable_wh=m.usable_wh,
+        )
+    lat = np.array([i.lat_deg for i in flown], dtype=float)
+    lon = np.array([i.lon_deg for i in flown], dtype=float)
+    x, y = frame.to_xy(lat, lon)
+    alt = np.array([i.rel_alt_m for i in flown], dtype=float)
+    hold = np.array([i.hold_s for i in flown], dtype=float)
+    speed = np.empty(len(flown))
+    current = m.cruise_speed_m_s
+    for k, item in enumerate(flown):  # speed set by an item holds from the next leg on
+        speed[k] = current
         if item.speed_m_s is not None:
-            speed = item.speed_m_s
-        _, e_ret = m.return_home(math.hypot(x, y), alt)
-        with_return = (e_total + e_ret) / 3600.0
-        if with_return > worst:
-            worst, worst_item = with_return, index
-    if not ended:
-        dist = math.hypot(x, y)
-        account(*m.return_home(dist, alt))
-        dist_total += dist
-    worst = max(worst, e_total / 3600.0)
+            current = item.speed_m_s
+    first = flown[0]
+    tko_alt = first.rel_alt_m if first.kind is ItemKind.TAKEOFF else max(first.rel_alt_m, 2.5)
+    t_tko, e_tko = m.vertical(0.0, tko_alt, m.takeoff_speed_m_s)
+    prev_x = np.concatenate([[0.0], x[:-1]])
+    prev_y = np.concatenate([[0.0], y[:-1]])
+    prev_alt = np.concatenate([[tko_alt], alt[:-1]])
+    horiz = np.hypot(x - prev_x, y - prev_y)
+    d_alt = alt - prev_alt
+    if lands:
+        d_alt[-1] = 0.0  # PX4 flies to the landing point at altitude, then descends
+        alt[-1] = prev_alt[-1]
+    t_leg, e_leg = _move_np(m, horiz, d_alt, speed)
+    t_leg = t_leg + hold
+    e_leg = e_leg + m.hover_w * hold
+    e_cum = e_tko + np.cumsum(e_leg)
+    t_cum = t_tko + np.cumsum(t_leg)
+    t_ret, e_ret = _return_np(m, np.hypot(x, y), alt)
+    if lands:
+        t_end, e_end = m.land(float(alt[-1]))
+        with_return = e_cum + e_ret
+        with_return[-1] = e_cum[-1] + e_end
+        extra_dist = 0.0
+    else:
+        t_end, e_end = float(t_ret[-1]), float(e_ret[-1])
+        with_return = e_cum + e_ret
+        extra_dist = float(np.hypot(x[-1], y[-1]))
+    worst_k = int(np.argmax(with_return))
     return FlightEstimate(
-        distance_m=dist_total,
-        time_s=t_total,
-        energy_wh=e_total / 3600.0,
-        worst_with_return_wh=worst,
-        worst_item=worst_item,
+        distance_m=float(horiz.sum()) + extra_dist,
+        time_s=float(t_cum[-1]) + t_end,
+        energy_wh=(float(e_cum[-1]) + e_end) / 3600.0,
+        worst_with_return_wh=float(with_return[worst_k]) / 3600.0,
+        worst_item=worst_k,
         usable_wh=m.usable_wh,
     )
