@@ -31,7 +31,6 @@ from telemetry.video import (
 SPEEDUP = 4.0
 FPS = 15.0
 GOP_S = 1.0
-FRAME_GAP_US = SPEEDUP / FPS * 1e6  # sim time between frames sent (capped at 15 per wall s)
 
 
 def free_udp_port() -> int:
@@ -87,26 +86,30 @@ async def test_camera_to_segments_to_evidence_clip_and_snapshot(
         await ingest.wait_for(lambda: ingest.stats.segments_written >= 2, timeout_wall_s=20)
 
     clip, shot = evidence.clip, evidence.snapshot
-    # The clip covers [T-2 s, T+2 s], starting at most one GOP (plus a frame) early.
-    assert clip.start_us <= incident_us - 2_000_000
-    assert incident_us - 2_000_000 - clip.start_us <= GOP_S * 1e6 + FRAME_GAP_US
-    assert clip.end_us >= incident_us + 2_000_000
-    assert clip.end_us - (incident_us + 2_000_000) <= FRAME_GAP_US + 1
-    # It exists, decodes with PyAV from its first frame, spans what the record says,
-    # and its bytes hash to the recorded SHA-256.
     clip_path = blobs.path(clip.path)
     frames = decoded_frames(clip_path)
+    frame_us = [clip.start_us + round(float(f.time) * 1e6) for f in frames]
+    # A loaded machine drops frames: bounds use the gaps actually recorded.
+    max_gap_us = max(b - a for a, b in itertools.pairwise(frame_us))
+    # The clip covers [T-2 s, T+2 s], starting at most one GOP (plus a frame) early
+    # and ending with the first frame at or after T+2 s.
+    assert clip.start_us <= incident_us - 2_000_000
+    assert incident_us - 2_000_000 - clip.start_us <= GOP_S * 1e6 + max_gap_us
+    assert clip.end_us >= incident_us + 2_000_000
+    assert clip.end_us - (incident_us + 2_000_000) <= max_gap_us
+    # It exists, decodes with PyAV from its first frame, spans what the record says,
+    # and its bytes hash to the recorded SHA-256.
     assert frames[0].key_frame
     assert frames[0].width == 320
-    span_s = float(frames[-1].time - frames[0].time)
-    assert span_s == pytest.approx((clip.end_us - clip.start_us) / 1e6, abs=0.002)
+    assert abs(frame_us[-1] - clip.end_us) <= 1000
     assert hashlib.sha256(clip_path.read_bytes()).hexdigest() == clip.sha256
     assert clip.size_bytes == clip_path.stat().st_size
-    # The snapshot is a JPEG of the frame nearest T.
+    # The snapshot is a JPEG of the clip's frame nearest T.
     shot_path = blobs.path(shot.path)
     assert shot_path.read_bytes()[:2] == b"\xff\xd8"
     assert hashlib.sha256(shot_path.read_bytes()).hexdigest() == shot.sha256
-    assert abs(shot.start_us - incident_us) <= FRAME_GAP_US / 2 + 1
+    nearest_us = min(frame_us, key=lambda t: abs(t - incident_us))
+    assert abs(shot.start_us - nearest_us) <= 1000
     (jpeg,) = decoded_frames(shot_path)
     assert (jpeg.width, jpeg.height) == (320, 240)
 
