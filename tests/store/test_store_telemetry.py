@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from store_helpers import T0_US, track
+from store_helpers import T0_US, PrivatePostgres, track
 
 from drone_ops.store import (
     SortieOutcome,
     Store,
+    StoreConfig,
     StoreConfigError,
     StoreWriter,
     open_store,
@@ -112,8 +113,6 @@ async def test_writer_drains_a_lossless_bus_subscription_without_loss(store: Sto
 
 async def test_writer_retries_a_locked_sqlite_store_and_loses_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    from drone_ops.store import StoreConfig
-
     async with open_store(StoreConfig(url=url, busy_timeout_s=0.05)) as store:
         import sqlite3
 
@@ -157,3 +156,31 @@ async def test_video_segments_overlapping_a_window(store: Store) -> None:
         await store.add_video_segment(
             vehicle_id="v1", start_us=5, end_us=1, path="x", sha256="ab" * 32, size_bytes=1
         )
+
+
+async def test_writer_survives_a_postgresql_restart_without_loss(
+    private_pg: PrivatePostgres,
+) -> None:
+    queue: asyncio.Queue[list[TelemetrySample] | None] = asyncio.Queue()
+
+    async def source() -> AsyncIterator[Sequence[TelemetrySample]]:
+        while (batch := await queue.get()) is not None:
+            yield batch
+
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=2)
+    async with open_store(config) as store:
+        writer = StoreWriter(store, retry_initial_s=0.05, retry_max_s=0.5)
+        await writer.write(track("v1", 100))  # written while the server is up
+        async with asyncio.TaskGroup() as tg:
+            run = tg.create_task(writer.run(source()), name="writer")
+            await asyncio.to_thread(private_pg.stop)
+            queue.put_nowait(track("v1", 100, start_us=T0_US + 10**8))
+            await writer.stalled.wait()  # the database is gone: it keeps the batch, retries
+            assert "cannot reach the store" in (writer.stats.last_error or "")
+            assert writer.stats.pending_samples == 100
+            await asyncio.to_thread(private_pg.start)
+            queue.put_nowait(None)
+        stats = run.result()
+        assert stats.samples_written == 200
+        assert stats.pending_samples == 0
+        assert await store.count_samples("v1") == 200
