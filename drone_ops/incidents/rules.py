@@ -22,6 +22,8 @@ from shapely.geometry import Point, Polygon
 
 from drone_ops.incidents.model import Incident, IncidentDraft, Severity
 from missions.plan import Geofence
+from telemetry.bus import Subscription
+from telemetry.errors import BusClosedError
 from telemetry.sample import TelemetrySample
 
 __all__ = [
@@ -417,3 +419,16 @@ class RuleRunner:
 
     async def event(self, event: SortieEvent) -> list[Incident]:
         return await self._raise(self.engine.on_event(event))
+
+    async def run_subscription(self, subscription: Subscription[TelemetrySample]) -> None:
+        """Watch a telemetry bus subscription until the bus closes.
+
+        Subscribe with `Policy.LOSSLESS`: a rule that misses the sample where an
+        episode starts or ends would miss the incident or raise it twice.
+        """
+        while True:
+            try:
+                batch = await subscription.get_batch(256)
+            except BusClosedError:
+                return
+            await self.samples(batch)

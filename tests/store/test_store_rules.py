@@ -21,6 +21,7 @@ from drone_ops.incidents import (
 )
 from drone_ops.store import Store
 from missions.plan import FenceCircle, FencePolygon, Geofence, GeoPoint
+from telemetry.bus import Policy, TelemetryBus
 from telemetry.sample import TelemetrySample
 
 SQUARE = FencePolygon(
@@ -177,7 +178,15 @@ async def test_runner_stores_each_episode_once_with_an_audit_entry(store: Store)
     # eastward at 1e-5 deg per sample from lon 4.0: leaves the square after 300 samples,
     # while the battery drains through 15 %
     samples = track("v1", 400, battery0=30.0, battery_step=0.05)
-    raised = await runner.samples(samples)
+    async with (
+        TelemetryBus() as bus,
+        bus.subscribe("rules", policy=Policy.LOSSLESS, maxsize=64) as sub,
+    ):
+        for s in samples:
+            bus.publish(s)
+        bus.close()
+        await runner.run_subscription(sub)
+    raised = runner.raised
     assert sorted(i.kind for i in raised) == ["geofence_breach", "low_battery"]
     assert all(i.sortie_id == sortie_id for i in raised)
     stored = await Incidents(store).query()
