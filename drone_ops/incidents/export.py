@@ -101,7 +101,10 @@ async def export_bundle(store: Store, incident_id: int, out_dir: Path) -> Path:
             rows = entries_for_target(conn, f"incident:{incident_id}")
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
         bundle.mkdir(parents=True)
-        _write(bundle / "incident.json", _json_bytes(incident.to_json()))
+        doc = incident.to_json()
+        for entry in doc["evidence"]:  # where each file is inside this bundle
+            entry["file"] = f"evidence/{Path(entry['path']).name}"
+        _write(bundle / "incident.json", _json_bytes(doc))
         _write(bundle / "track.geojson", track)
         for ev in incident.evidence:
             src = store.evidence_dir / ev.path

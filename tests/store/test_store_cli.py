@@ -121,6 +121,9 @@ def test_operator_workflow_and_a_bundle_that_sha256sum_verifies(
         pre = bundle / "audit" / f"entry-{e['seq']:08d}.txt"
         got = subprocess.run(["sha256sum", str(pre)], capture_output=True, text=True, check=True)
         assert got.stdout.split()[0] == e["hash"]
+    exported = json.loads((bundle / "incident.json").read_text())
+    for ev in exported["evidence"]:  # each listed hash is the file's line in SHA256SUMS
+        assert f"{ev['sha256']}  {ev['file']}" in (bundle / "SHA256SUMS").read_text()
     track_doc = json.loads((bundle / "track.geojson").read_text())
     assert track_doc["features"][0]["geometry"]["type"] == "LineString"
     assert len(track_doc["features"][0]["geometry"]["coordinates"]) == 300
