@@ -123,9 +123,9 @@ class DroneOpsConsole(App[None]):
         key = (version, id(screen), self._selection_key(screen))
         if key == self._shown_key:
             return
-        if isinstance(screen, ConsoleScreen | IncidentsScreen | PlannerScreen):
-            if not screen.show(self.model):
-                return  # not composed yet: try again next tick
+        views = ConsoleScreen | IncidentsScreen | PlannerScreen
+        if isinstance(screen, views) and not screen.show(self.model):
+            return  # not composed yet: try again next tick
         if isinstance(screen, ConsoleScreen):
             self.selected_vehicle_id = screen.selected_vehicle_id
         self._shown_key = key

@@ -31,7 +31,10 @@ Console = tuple[DroneOpsConsole, Pilot[None], FakeConsoleBackend]
 
 @asynccontextmanager
 async def console(
-    *, plan: PatrolPlan | None = None, tools: PlanTools | None = None, size: tuple[int, int] = (80, 24)
+    *,
+    plan: PatrolPlan | None = None,
+    tools: PlanTools | None = None,
+    size: tuple[int, int] = (80, 24),
 ) -> AsyncIterator[Console]:
     backend = FakeConsoleBackend()
     app = DroneOpsConsole(backend, plan=plan, plan_tools=tools, options=ConsoleOptions())
@@ -77,7 +80,8 @@ async def test_explicit_confirm_sends_the_named_command_to_the_selected_vehicle(
         assert question(app) == "Pause drone-2?"
         await pilot.press("tab", "enter")
         await app.wait_for(lambda: said(app, "Pause drone-2: accepted"), 20)
-        assert [(r.vehicle_id, r.action) for r in backend.sent] == [("drone-2", VehicleAction.PAUSE)]
+        sent = [(r.vehicle_id, r.action) for r in backend.sent]
+        assert sent == [("drone-2", VehicleAction.PAUSE)]
 
 
 async def test_refusal_is_a_notification_with_the_vehicles_reason() -> None:
@@ -157,7 +161,7 @@ def _palette_has(app: DroneOpsConsole, text: str) -> bool:
 
 
 async def test_live_updates_reach_the_table_and_alerts_are_announced_once() -> None:
-    async with console() as (app, pilot, backend):
+    async with console() as (app, _, backend):
         assert said(app, "drone-3: link lost")
         before = len([t for _, t in app.notices if "link lost" in t])
         await backend.queue.put(VehicleView(vehicle_id="drone-3", link_ok=False, battery_pct=99.0))

@@ -113,7 +113,8 @@ class IncidentsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#incident-list", DataTable)
-        table.add_columns("ID", "Status", "Kind", "Vehicle", "Time")
+        for label, width in (("ID", 4), ("Status", 12), ("Kind", 14), ("Vehicle", 9), ("Time", 20)):
+            table.add_column(label, width=width)
         table.focus()
 
     @property

@@ -16,16 +16,18 @@ from tui.model import BATTERY_CRITICAL_PCT, BATTERY_LOW_PCT, GPS_MIN_SATELLITES,
 
 __all__ = ["FleetTable", "progress_bar", "short_mode"]
 
+# (key, label, width): fixed widths so columns never jump as values change; the
+# whole table fits 80 columns.
 COLUMNS = (
-    ("vehicle", "Vehicle"),
-    ("mode", "Mode"),
-    ("armed", "Arm"),
-    ("battery", "Battery"),
-    ("alt", "Alt m"),
-    ("speed", "m/s"),
-    ("gps", "GPS"),
-    ("link", "Link"),
-    ("sortie", "Sortie"),
+    ("vehicle", "Vehicle", 9),
+    ("mode", "Mode", 8),
+    ("armed", "Arm", 3),
+    ("battery", "Battery", 8),
+    ("alt", "Alt m", 5),
+    ("speed", "m/s", 4),
+    ("gps", "GPS", 5),
+    ("link", "Link", 4),
+    ("sortie", "Sortie", 11),
 )
 
 
@@ -98,8 +100,8 @@ class FleetTable(DataTable[Text]):
         self._shown: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     @property
     def selected_vehicle_id(self) -> str | None:
@@ -131,7 +133,7 @@ class FleetTable(DataTable[Text]):
             if before is None:
                 self.add_row(*cells, key=v.vehicle_id)
             elif before != plain:
-                for (key, _), cell, old, new in zip(COLUMNS, cells, before, plain, strict=True):
+                for (key, _, _), cell, old, new in zip(COLUMNS, cells, before, plain, strict=True):
                     if old != new:
                         self.update_cell(v.vehicle_id, key, cell)
             self._shown[v.vehicle_id] = plain
