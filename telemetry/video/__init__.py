@@ -19,6 +19,7 @@ from telemetry.video.index import (
 )
 from telemetry.video.ingest import EvidenceSet, IngestConfig, IngestState, IngestStats, VideoIngest
 from telemetry.video.preview import PreviewFrame
+from telemetry.video.recorder import VideoRecorder
 from telemetry.video.retention import RetentionReport, apply_retention
 from telemetry.video.sdp import VideoSource, read_sdp
 
@@ -44,6 +45,7 @@ __all__ = [
     "VideoGap",
     "VideoIndex",
     "VideoIngest",
+    "VideoRecorder",
     "VideoSegmentRecord",
     "VideoSource",
     "apply_retention",

@@ -22,7 +22,7 @@ import enum
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -85,6 +85,7 @@ class IngestStats:
     segments_written: int = 0
     gaps_recorded: int = 0
     last_unit_us: int | None = None
+    index_errors: int = 0
     last_write_latency_s: float | None = None  # packet arrival → written to the segment file
     write_latencies_s: list[float] = field(default_factory=list)  # the last few hundred
     # capture time (camera clock) → written, on the recorder's clock: meaningful when the
@@ -152,6 +153,8 @@ class VideoIngest:
         self._tasks: asyncio.TaskGroup | None = None
         self._stop: asyncio.Event | None = None
         self._recorder: asyncio.Task[None] | None = None
+        # Index writes that failed (store down): retried before the next one, never dropped.
+        self._unindexed: list[tuple[str, Callable[[], Awaitable[object]]]] = []
 
     # ------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> VideoIngest:
@@ -188,6 +191,13 @@ class VideoIngest:
         self._tasks = None
         async with self._segment_lock:
             await self._finish_segment()
+        if self._unindexed:
+            log.error(
+                "video %s: %d record(s) stored in %s but never accepted by the index",
+                self.vehicle_id,
+                len(self._unindexed),
+                type(self.blobs).__name__,
+            )
         self.state = IngestState.CLOSED
         async with self._progress:
             self._progress.notify_all()
@@ -217,8 +227,12 @@ class VideoIngest:
         self._last_arrival = time.monotonic()
         if self._gap_start_us is not None:
             start, self._gap_start_us = self._gap_start_us, None
-            await self.index.add_video_gap(
-                vehicle_id=self.vehicle_id, start_us=start, end_us=unit.time_unix_us
+            end = unit.time_unix_us
+            await self._index(
+                "gap",
+                lambda: self.index.add_video_gap(
+                    vehicle_id=self.vehicle_id, start_us=start, end_us=end
+                ),
             )
             self.stats.gaps_recorded += 1
             log.info("video %s: stream back after a gap", self.vehicle_id)
@@ -285,15 +299,43 @@ class VideoIngest:
             return
         digest = await asyncio.to_thread(sha256_file, w.path)
         size = await self.blobs.put_file(seg.key, w.path)
-        await self.index.add_video_segment(
-            vehicle_id=self.vehicle_id,
-            start_us=w.first_us,
-            end_us=w.last_us,
-            path=seg.key,
-            sha256=digest,
-            size_bytes=size,
+        first_us, last_us = w.first_us, w.last_us
+        await self._index(
+            "segment",
+            lambda: self.index.add_video_segment(
+                vehicle_id=self.vehicle_id,
+                start_us=first_us,
+                end_us=last_us,
+                path=seg.key,
+                sha256=digest,
+                size_bytes=size,
+            ),
         )
         self.stats.segments_written += 1
+
+    async def _index(self, kind: str, write: Callable[[], Awaitable[object]]) -> None:
+        """Tell the index; if it fails, keep the record and retry before the next one."""
+        self._unindexed.append((kind, write))
+        while self._unindexed:
+            kind, write = self._unindexed[0]
+            try:
+                await write()
+            except Exception as exc:  # the store is down or busy: keep the record
+                self.stats.index_errors += 1
+                log.warning(
+                    "video %s: cannot index %s yet (%s); %d record(s) waiting",
+                    self.vehicle_id,
+                    kind,
+                    exc,
+                    len(self._unindexed),
+                )
+                return
+            self._unindexed.pop(0)
+
+    @property
+    def unindexed(self) -> int:
+        """Records (segments, gaps) stored but not yet accepted by the index."""
+        return len(self._unindexed)
 
     async def _watchdog(self) -> None:
         assert self._stop is not None
