@@ -84,6 +84,7 @@ class Subscription(Generic[T]):
             raise TelemetryError(f"subscription '{name}' maxsize must be at least 1")
         self.name: Final = name
         self.policy: Final = policy
+        self._latest = policy is Policy.LATEST
         self.maxsize: Final = maxsize
         self._items: deque[tuple[int, T]] = deque()
         self._spool_dir = spool_dir
@@ -101,7 +102,7 @@ class Subscription(Generic[T]):
         if self._closed:
             return
         items = self._items
-        if self.policy is Policy.LATEST:
+        if self._latest:  # a plain bool: this runs 2,500 times a second per subscriber
             if len(items) >= self.maxsize:
                 items.popleft()
                 self._dropped += 1

@@ -29,7 +29,7 @@ import aiomqtt
 from telemetry.backoff import Backoff
 from telemetry.bus import Bus, Policy, Subscription
 from telemetry.codec import EventMessage, encode_event, encode_sample
-from telemetry.errors import MqttConfigError, TelemetryError
+from telemetry.errors import BusClosedError, MqttConfigError, TelemetryError
 from telemetry.mqtt_client import make_client
 from telemetry.mqtt_config import MqttConfig
 from telemetry.outbox import Outbox, OutboxMessage
@@ -39,6 +39,8 @@ from telemetry.topics import Topics, validate_name
 __all__ = ["BridgeConfig", "BridgeStats", "LinkState", "MqttBridge"]
 
 _log = logging.getLogger(__name__)
+
+_FORWARD_BATCH: Final = 256  # samples taken from the bus per round of publishes
 
 ONLINE: Final = b"online"
 OFFLINE: Final = b"offline"
@@ -258,6 +260,8 @@ class MqttBridge:
             will=will,
             clean_session=True,
         )
+        # Up to a window of QoS 1 plus a batch of telemetry are in flight at once, by design.
+        client.pending_calls_threshold = self._config.outbox_window + _FORWARD_BATCH * 2
         async with client:
             await client.publish(
                 self._presence_topic, ONLINE, qos=1, retain=True, timeout=self._mqtt.ack_timeout_s
@@ -305,62 +309,81 @@ class MqttBridge:
     # ------------------------------------------------------------ telemetry
 
     async def _forward_telemetry(self, sub: Subscription[TelemetrySample]) -> None:
+        """Decimate per vehicle and publish; a batch's publishes go out concurrently
+        (in order on the wire) instead of one event-loop round trip each."""
         rate = self._config.telemetry_rate_hz
         period_us = int(1e6 / rate) if rate > 0 else 0
         state_period_us = int(self._config.state_interval_s * 1e6)
-        async for sample in sub:
-            vid = sample.vehicle_id
-            t = sample.time_unix_us
-            previous = self._last_state.get(vid)
-            self._last_state[vid] = sample
-            client = self._client
-            if (
-                previous is None
-                or _state_changed(previous, sample)
-                or not 0 <= t - self._last_state_us.get(vid, t) < state_period_us
-            ):
-                self._last_state_us[vid] = t
-                if client is not None and await self._publish_state(client, sample):
-                    self._state_sent += 1
-            if period_us == 0:
-                continue
-            last = self._last_sent_us.get(vid)
-            if last is not None and 0 <= t - last < period_us:
-                self._telemetry_decimated += 1
-                continue
-            self._last_sent_us[vid] = t
-            if client is None:
-                self._telemetry_dropped += 1
-                continue
+        while True:
             try:
-                await client.publish(
-                    self._topics.telemetry(vid),
-                    encode_sample(sample),
-                    qos=0,
-                    timeout=self._mqtt.ack_timeout_s,
-                )
-                self._telemetry_sent += 1
-            except aiomqtt.MqttError:
-                self._telemetry_dropped += 1
+                batch = await sub.get_batch(_FORWARD_BATCH)
+            except BusClosedError:
+                return
+            outgoing: list[tuple[str, bytes, bool]] = []  # topic, payload, is_state
+            for sample in batch:
+                vid = sample.vehicle_id
+                t = sample.time_unix_us
+                previous = self._last_state.get(vid)
+                self._last_state[vid] = sample
+                if (
+                    previous is None
+                    or _state_changed(previous, sample)
+                    or not 0 <= t - self._last_state_us.get(vid, t) < state_period_us
+                ):
+                    self._last_state_us[vid] = t
+                    outgoing.append((self._topics.state(vid), encode_sample(sample), True))
+                if period_us == 0:
+                    continue
+                last = self._last_sent_us.get(vid)
+                if last is not None and 0 <= t - last < period_us:
+                    self._telemetry_decimated += 1
+                    continue
+                self._last_sent_us[vid] = t
+                outgoing.append((self._topics.telemetry(vid), encode_sample(sample), False))
+            client = self._client
+            if client is None:  # states are re-sent on reconnect; telemetry is gone
+                self._telemetry_dropped += sum(1 for _, _, is_state in outgoing if not is_state)
+                continue
+            async with asyncio.TaskGroup() as tg:
+                for topic, payload, is_state in outgoing:
+                    tg.create_task(
+                        self._publish_telemetry(client, topic, payload, is_state=is_state),
+                        name="mqtt-telemetry-publish",
+                    )
 
-    async def _publish_state(self, client: aiomqtt.Client, sample: TelemetrySample) -> bool:
+    async def _publish_telemetry(
+        self, client: aiomqtt.Client, topic: str, payload: bytes, *, is_state: bool
+    ) -> None:
         try:
             await client.publish(
-                self._topics.state(sample.vehicle_id),
-                encode_sample(sample),
-                qos=1,
-                retain=True,
+                topic,
+                payload,
+                qos=1 if is_state else 0,
+                retain=is_state,
                 timeout=self._mqtt.ack_timeout_s,
             )
         except aiomqtt.MqttError:
-            return False
-        return True
+            if not is_state:
+                self._telemetry_dropped += 1
+            return
+        if is_state:
+            self._state_sent += 1
+        else:
+            self._telemetry_sent += 1
 
     async def _republish_states(self, client: aiomqtt.Client) -> None:
         """After a reconnect the broker's retained state may be stale: send what we know."""
-        for sample in list(self._last_state.values()):
-            if await self._publish_state(client, sample):
-                self._state_sent += 1
+        async with asyncio.TaskGroup() as tg:
+            for sample in list(self._last_state.values()):
+                tg.create_task(
+                    self._publish_telemetry(
+                        client,
+                        self._topics.state(sample.vehicle_id),
+                        encode_sample(sample),
+                        is_state=True,
+                    ),
+                    name="mqtt-state-republish",
+                )
 
 
 def _state_changed(a: TelemetrySample, b: TelemetrySample) -> bool:
