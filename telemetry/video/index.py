@@ -70,6 +70,12 @@ class VideoIndex(Protocol):
 
     async def add_video_gap(self, *, vehicle_id: str, start_us: int, end_us: int) -> None: ...
 
+    async def segments_between(
+        self, vehicle_id: str, t0_us: int, t1_us: int
+    ) -> Sequence[SegmentRow]:
+        """Segments of a vehicle overlapping [t0, t1], in time order (late evidence)."""
+        ...
+
     async def video_segments_ended_before(self, end_before_us: int) -> Sequence[SegmentRow]:
         """Segments of every vehicle whose end is before `end_before_us` (retention)."""
         ...
@@ -114,6 +120,13 @@ class MemoryVideoIndex:
 
     async def add_video_gap(self, *, vehicle_id: str, start_us: int, end_us: int) -> None:
         self.gaps.append(VideoGap(vehicle_id=vehicle_id, start_us=start_us, end_us=end_us))
+
+    async def segments_between(
+        self, vehicle_id: str, t0_us: int, t1_us: int
+    ) -> Sequence[SegmentRow]:
+        return [
+            s for s in self.segments_of(vehicle_id) if s.start_us <= t1_us and s.end_us >= t0_us
+        ]
 
     async def video_segments_ended_before(self, end_before_us: int) -> Sequence[SegmentRow]:
         return sorted(

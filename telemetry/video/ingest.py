@@ -31,9 +31,9 @@ from telemetry.video.depacketize import AccessUnit, H264Depacketizer
 from telemetry.video.errors import EvidenceUnavailableError, VideoConfigError, VideoError
 from telemetry.video.evidence import VideoEvidence, evidence_key, sha256_bytes, snapshot_jpeg
 from telemetry.video.index import VideoIndex
-from telemetry.video.mp4 import Mp4Writer, frame_size, sha256_file, write_clip
+from telemetry.video.mp4 import Mp4Writer, frame_size, read_units, sha256_file, write_clip
 from telemetry.video.preview import PreviewDecoder, PreviewFrame
-from telemetry.video.ring import RingBuffer
+from telemetry.video.ring import RingBuffer, select_window
 from telemetry.video.sdp import VideoSource
 
 __all__ = ["EvidenceSet", "IngestConfig", "IngestState", "IngestStats", "VideoIngest"]
@@ -74,6 +74,11 @@ class IngestConfig:
                 f"ring buffer of {self.ring_s} s cannot hold {self.pre_s} s before and "
                 f"{self.post_s} s after an incident: make it at least their sum plus a GOP"
             )
+        if self.ring_s < self.segment_s:
+            raise VideoConfigError(
+                f"ring buffer of {self.ring_s} s is shorter than a segment ({self.segment_s} s): "
+                "late evidence would miss the open segment; make the ring longer"
+            )
         if not self.stall_timeout_wall_s > 0:
             raise VideoConfigError("stall timeout must be positive")
 
@@ -86,6 +91,7 @@ class IngestStats:
     gaps_recorded: int = 0
     last_unit_us: int | None = None
     index_errors: int = 0
+    evidence_from_segments: int = 0  # clips that reached back past the ring
     last_write_latency_s: float | None = None  # packet arrival → written to the segment file
     write_latencies_s: list[float] = field(default_factory=list)  # the last few hundred
     # capture time (camera clock) → written, on the recorder's clock: meaningful when the
@@ -387,7 +393,15 @@ class VideoIngest:
         post = self.config.post_s if post_s is None else post_s
         start_us, end_us = at_us - int(pre * 1e6), at_us + int(post * 1e6)
         await self.wait_until(end_us, timeout_wall_s=self.config.evidence_wait_wall_s)
-        units = self._ring.window(start_us, end_us)
+        ring = self._ring.units()
+        if not ring or ring[0].time_unix_us > start_us:
+            # Asked late: the start is older than the ring; the segments still have it.
+            stored = await self._stored_units(
+                start_us, end_us, before_us=ring[0].time_unix_us if ring else None
+            )
+            ring = stored + ring
+            self.stats.evidence_from_segments += bool(stored)
+        units = select_window(ring, start_us, end_us)
         if not units:
             raise EvidenceUnavailableError(
                 f"no video from {self.vehicle_id} around {_iso(at_us)}: the stream was not "
@@ -438,6 +452,23 @@ class VideoIngest:
             requested_end_us=end_us,
         )
         return EvidenceSet(clip=clip, snapshot=snapshot)
+
+    async def _stored_units(
+        self, start_us: int, end_us: int, *, before_us: int | None
+    ) -> list[AccessUnit]:
+        """Units of the indexed segments overlapping [start, end] (older than `before_us`)."""
+        rows = await self.index.segments_between(self.vehicle_id, start_us, end_us)
+        units: list[AccessUnit] = []
+        for row in rows:
+            local = self.blobs.staging_dir() / f"{uuid.uuid4().hex}-read.mp4"
+            try:
+                await self.blobs.fetch(row.path, local)
+                units += await asyncio.to_thread(read_units, local, start_us=row.start_us)
+            finally:
+                await asyncio.to_thread(local.unlink, True)
+        if before_us is not None:
+            units = [u for u in units if u.time_unix_us < before_us]
+        return units
 
     # ------------------------------------------------------------ preview
     @contextlib.contextmanager

@@ -15,13 +15,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.bitstream import BitStreamFilterContext
 from av.container import OutputContainer
 from av.stream import Stream
 
 from telemetry.video.depacketize import AccessUnit
 from telemetry.video.errors import VideoError
 
-__all__ = ["Mp4Writer", "frame_size", "sha256_file", "write_clip"]
+__all__ = ["Mp4Writer", "frame_size", "read_units", "sha256_file", "write_clip"]
 
 _TB = Fraction(1, 90_000)
 # Live segments: one fragment per frame, written through at once, so a frame is
@@ -112,3 +113,28 @@ def write_clip(path: Path, units: Sequence[AccessUnit], *, metadata: dict[str, s
     finally:
         writer.close()
     return sha256_file(path)
+
+
+def read_units(path: Path, *, start_us: int) -> list[AccessUnit]:
+    """The access units of a recorded segment (Annex B again), timed from `start_us`."""
+    units: list[AccessUnit] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        to_annexb = BitStreamFilterContext("h264_mp4toannexb", in_stream=stream)
+        tb = stream.time_base
+        first_pts: int | None = None
+        packets = [p for p in container.demux(stream) if p.size]
+        for packet in [q for p in packets for q in to_annexb.filter(p)] + to_annexb.filter(None):
+            if packet.pts is None or tb is None:
+                continue
+            first_pts = packet.pts if first_pts is None else first_pts
+            units.append(
+                AccessUnit(
+                    time_unix_us=start_us + round((packet.pts - first_pts) * tb * 1_000_000),
+                    keyframe=bool(packet.is_keyframe),
+                    data=bytes(packet),
+                    ssrc=0,
+                    arrival_mono_s=0.0,
+                )
+            )
+    return units

@@ -11,7 +11,26 @@ from collections import deque
 
 from telemetry.video.depacketize import AccessUnit
 
-__all__ = ["RingBuffer"]
+__all__ = ["RingBuffer", "select_window"]
+
+
+def select_window(units: list[AccessUnit], start_us: int, end_us: int) -> list[AccessUnit]:
+    """Units from the last keyframe at or before `start_us` (or the first keyframe after
+    it) through the first unit at or after `end_us` (or the newest)."""
+    begin: int | None = None
+    for i, u in enumerate(units):
+        if u.keyframe and (u.time_unix_us <= start_us or begin is None):
+            begin = i
+        if u.time_unix_us > start_us and begin is not None:
+            break
+    if begin is None:
+        return []
+    out: list[AccessUnit] = []
+    for u in units[begin:]:
+        out.append(u)
+        if u.time_unix_us >= end_us:
+            break
+    return out
 
 
 class RingBuffer:
@@ -45,18 +64,7 @@ class RingBuffer:
                 self._units.popleft()
 
     def window(self, start_us: int, end_us: int) -> list[AccessUnit]:
-        """Units from the last keyframe at or before `start_us` (or the first one after it)
-        through the first unit at or after `end_us` (or the newest)."""
-        units = list(self._units)
-        begin = 0
-        for i, u in enumerate(units):
-            if u.keyframe and u.time_unix_us <= start_us:
-                begin = i
-            if u.time_unix_us > start_us:
-                break
-        out: list[AccessUnit] = []
-        for u in units[begin:]:
-            out.append(u)
-            if u.time_unix_us >= end_us:
-                break
-        return out
+        return select_window(list(self._units), start_us, end_us)
+
+    def units(self) -> list[AccessUnit]:
+        return list(self._units)

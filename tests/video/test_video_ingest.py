@@ -135,6 +135,7 @@ async def test_camera_to_segments_to_evidence_clip_and_snapshot(
         assert seg.end_us >= seg.start_us  # the last one may hold a single frame
     assert all(a.end_us < b.start_us for a, b in itertools.pairwise(segments))
     assert not index.gaps
+    assert ingest.stats.evidence_from_segments == 0  # the ring had it all
     assert ingest.state is IngestState.CLOSED
 
 
@@ -290,3 +291,32 @@ def test_evidence_unavailable_is_a_video_error() -> None:
     from telemetry import TelemetryError
 
     assert issubclass(EvidenceUnavailableError, TelemetryError)
+
+
+async def test_an_incident_older_than_the_ring_is_cut_from_the_stored_segments(
+    tmp_path: Path, ground: GroundTexture, make_pose: Callable[..., Callable[[], CameraPose]]
+) -> None:
+    port = free_udp_port()
+    clock = ScaledClock(SPEEDUP)
+    blobs = LocalBlobStore(tmp_path / "video")
+    index = MemoryVideoIndex()
+    config = ingest_config(segment_s=1.0, ring_s=3.0, pre_s=1.0, post_s=1.0)
+    ingest = VideoIngest(
+        vehicle_id="v1", source=VideoSource(port=port), blobs=blobs, index=index, config=config
+    )
+    async with ingest, camera_for(port, clock, ground, make_pose(clock)):
+        await ingest.wait_for(lambda: ingest.stats.units_recorded > 0, timeout_wall_s=20)
+        incident_us = int((clock.time_unix_s() + 2.0) * 1e6)
+        # Reported late: by now the ring holds only footage well after the incident.
+        late_us = incident_us + 9_000_000
+        await ingest.wait_for(lambda: (ingest.stats.last_unit_us or 0) > late_us, timeout_wall_s=30)
+        evidence = await ingest.cut_evidence(at_us=incident_us, pre_s=1.0, post_s=1.0)
+    assert ingest.stats.evidence_from_segments == 1
+    clip = evidence.clip
+    assert clip.start_us <= incident_us - 1_000_000 < clip.start_us + 1_500_000
+    assert clip.end_us >= incident_us + 1_000_000
+    frames = decoded_frames(blobs.path(clip.path))
+    assert frames[0].key_frame
+    assert float(frames[-1].time) == pytest.approx((clip.end_us - clip.start_us) / 1e6, abs=0.002)
+    assert hashlib.sha256(blobs.path(clip.path).read_bytes()).hexdigest() == clip.sha256
+    assert abs(evidence.snapshot.start_us - incident_us) < 1_000_000
