@@ -47,6 +47,7 @@ __all__ = [
     "fence_from_mav_items",
     "fence_items",
     "mission_items",
+    "mission_mismatches",
     "plan_from_mav_items",
     "rally_from_mav_items",
     "rally_items",
@@ -391,3 +392,50 @@ def plan_from_mav_items(
         rally=rally_from_mav_items(rally, home),
         home=home,
     )
+
+
+_POSITIONED_CMDS = {16, 17, 19, 21, 22, 5001, 5002, 5003, 5004, 5100}
+_SAME_FRAME = {3: 6, 6: 6, 0: 5, 5: 5}
+
+
+def _same_float(a: float, b: float, tol: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= tol
+
+
+def mission_mismatches(sent: Sequence[MavItem], received: Sequence[MavItem]) -> tuple[str, ...]:
+    """What differs between items uploaded and items downloaded back (empty: same).
+
+    Tolerates what PX4 legitimately changes: the `current` flag, the float and
+    INT twins of a frame (3/6, 0/5), the frame of non-positional items, and
+    float rounding (params to 1e-4, altitude to 1 cm).
+    """
+    out: list[str] = []
+    if len(sent) != len(received):
+        out.append(f"count: sent {len(sent)} items, vehicle has {len(received)}")
+    for a, b in zip(
+        sorted(sent, key=lambda i: i.seq), sorted(received, key=lambda i: i.seq), strict=False
+    ):
+        where = f"item {a.seq}"
+        if a.command != b.command:
+            out.append(f"{where}: command {a.command} sent, {b.command} on the vehicle")
+            continue
+        if a.command in _POSITIONED_CMDS:
+            if _SAME_FRAME.get(a.frame, a.frame) != _SAME_FRAME.get(b.frame, b.frame):
+                out.append(f"{where}: frame {a.frame} sent, {b.frame} on the vehicle")
+            if (a.x, a.y) != (b.x, b.y):
+                out.append(f"{where}: position {a.x},{a.y} sent, {b.x},{b.y} on the vehicle")
+            if not _same_float(a.z, b.z, 0.01):
+                out.append(f"{where}: altitude {a.z} sent, {b.z} on the vehicle")
+        for k, (pa, pb) in enumerate(
+            zip(
+                (a.param1, a.param2, a.param3, a.param4),
+                (b.param1, b.param2, b.param3, b.param4),
+                strict=True,
+            ),
+            1,
+        ):
+            if not _same_float(pa, pb, 1e-4):
+                out.append(f"{where}: param{k} {pa} sent, {pb} on the vehicle")
+    return tuple(out)

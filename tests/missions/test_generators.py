@@ -181,3 +181,10 @@ def test_split_gives_parts_of_about_equal_area() -> None:
 def test_bad_generator_input_is_a_clear_error(call: object, message: str) -> None:
     with pytest.raises(GeneratorError, match=message):
         call()  # type: ignore[operator]
+
+
+def test_area_cut_in_two_by_a_nofly_band_is_refused_with_a_clear_message() -> None:
+    field = Polygon([(0, 0), (600, 0), (600, 300), (0, 300)])
+    band = Polygon([(280, -50), (320, -50), (320, 350), (280, 350)])
+    with pytest.raises(GeneratorError, match="split the area into 2 separate parts"):
+        coverage(to_lonlat(field), home=HOME, nofly=[to_lonlat(band)])

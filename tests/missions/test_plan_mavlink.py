@@ -192,3 +192,28 @@ def test_truncated_fence_polygon_is_reported() -> None:
     ]
     with pytest.raises(MavItemError, match="fence item 0"):
         plan_from_mav_items([MavItem(seq=0, frame=6, command=16)], fence)
+
+
+def test_mismatches_tolerate_px4_echo_and_catch_real_differences() -> None:
+    from dataclasses import replace
+
+    from missions import mission_mismatches
+
+    sent = mission_items(_plan())
+    # what PX4 sends back: frame 6 for everything, `current` on item 0, float noise
+    echoed = tuple(
+        replace(i, frame=6, current=int(i.seq == 0), z=i.z + 1e-5, param2=i.param2 + 1e-6)
+        for i in sent
+    )
+    assert mission_mismatches(sent, echoed) == ()
+    moved = list(echoed)
+    moved[1] = replace(moved[1], x=moved[1].x + 3)
+    moved[2] = replace(moved[2], param2=9.0)
+    assert mission_mismatches(sent, moved) == (
+        f"item 1: position {sent[1].x},{sent[1].y} sent, {sent[1].x + 3},{sent[1].y} on the"
+        " vehicle",
+        "item 2: param2 8.0 sent, 9.0 on the vehicle",
+    )
+    assert mission_mismatches(sent, echoed[:-1])[0] == (
+        f"count: sent {len(sent)} items, vehicle has {len(sent) - 1}"
+    )
