@@ -34,7 +34,7 @@ def free_port() -> int:
 class PrivateBroker:
     """A Mosquitto process of our own that a test may kill and restart on the same port."""
 
-    def __init__(self, directory: Path, users: dict[str, str]) -> None:
+    def __init__(self, directory: Path, users: dict[str, str], listener_conf: str = "") -> None:
         self.port = free_port()
         self.directory = directory
         self.conf = directory / "mosquitto.conf"
@@ -42,6 +42,7 @@ class PrivateBroker:
         self.set_users(users)
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            f"{listener_conf}"
             "allow_anonymous false\n"
             f"password_file {self.passwords}\n"
             "persistence false\n"
@@ -179,3 +180,49 @@ async def subscriber(
                 yield got
             finally:
                 task.cancel()
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate,
+    plus an unrelated CA (for the "wrong CA" case). Made with the openssl CLI."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        run(
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            f"{ca}.key",
+            "-out",
+            f"{ca}.crt",
+            "-subj",
+            f"/CN=drone-ops test {ca}",
+            "-days",
+            "2",
+        )
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, ext in (("server", ["-extfile", "san.ext"]), ("client", [])):
+        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            *ext,
+        )
+    names = ("ca.crt", "other-ca.crt", "server.crt", "server.key", "client.crt", "client.key")
+    return {n: directory / n for n in names}
