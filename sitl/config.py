@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import socket
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -13,6 +14,12 @@ __all__ = ["DEFAULT_HOME", "SimConfig", "VehiclePorts", "free_vehicle_ports"]
 
 # PX4 SITL's default home (Zürich), as measured: lat, lon, AMSL metres.
 DEFAULT_HOME: tuple[float, float, float] = (47.397743, 8.545594, 489.4)
+
+
+# PX4's fixed SITL ports (first 100 instances): never handed out as "free".
+_PX4_PORTS = frozenset(
+    p for i in range(100) for p in (14540 + i, 14580 + i, 14550, 18570 + i, 5600 + i)
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,15 +53,41 @@ class VehiclePorts:
         )
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_vehicle_ports(count: int) -> list[VehiclePorts]:
-    """Ports nobody uses right now (the OS picks them), so concurrent test
-    runs never collide. Every port is distinct, including the GCS ports."""
+    """Ports nobody uses right now, so concurrent test runs never collide.
+    Every port is distinct, including the GCS ports.
+
+    They are drawn at random *outside* the OS's ephemeral range: a vehicle
+    streams to its remote ports before any client binds them, and a port
+    from the ephemeral range could meanwhile be handed to some other
+    process's `bind(0)` (say, another simulator's vehicle), which would then
+    receive this vehicle's telemetry and, PX4-like, be answered."""
+    low, high = _ephemeral_range()
+    candidates = [p for p in range(20000, 32000) if not low <= p <= high] or list(
+        range(20000, 32000)
+    )
+    rng = random.SystemRandom()
     with ExitStack() as stack:
         ports: list[int] = []
-        for _ in range(count * 5):
+        while len(ports) < count * 5:
+            port = rng.choice(candidates)
+            if port in ports or port in _PX4_PORTS:
+                continue
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            ports.append(port)
     return [
         VehiclePorts(
             api_remote=ports[5 * i],

@@ -204,18 +204,18 @@ class MissionManager:
         link.send_msg(msg)
 
     def _targets_us(self, msg: Any) -> bool:
-        return bool(msg.target_system == self._sysid and msg.target_component in (0, 1, 190))
+        return bool(
+            getattr(msg, "target_system", None) == self._sysid
+            and getattr(msg, "target_component", None) in (0, 1, 190)
+        )
 
     def busy(self) -> bool:
         return self._state != _State.IDLE
 
     # ------------------------------------------------------------ dispatch
     def handle(self, link: SimLink, msg: Any) -> None:
-        kind = msg.get_type()
-        if not self._targets_us(msg):
-            return
-        handler = _HANDLERS.get(kind)
-        if handler is not None:
+        handler = _HANDLERS.get(msg.get_type())
+        if handler is not None and self._targets_us(msg):
             handler(self, link, msg)
 
     def poll(self) -> None:

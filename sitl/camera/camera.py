@@ -186,7 +186,7 @@ class SimCamera:
         return self._renderer
 
     def _render_encode(self, pose: CameraPose, time_unix_us: int) -> list[EncodedFrame]:
-        rgb: npt.NDArray[np.uint8] = self._renderer_for(pose).render(
+        rgb: npt.NDArray[np.uint8] = self._renderer_for(pose).render_rgbx(
             pose, label=self.vehicle_id, time_unix_us=time_unix_us
         )
         return self._encoder.encode(rgb, time_unix_us=time_unix_us)

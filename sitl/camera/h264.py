@@ -135,10 +135,10 @@ class H264Encoder:
         self._pending_us: dict[int, int] = {}  # pts -> capture time, until the packet is out
 
     def encode(self, rgb: npt.NDArray[np.uint8], *, time_unix_us: int) -> list[EncodedFrame]:
-        """Encode one frame captured at `time_unix_us` (zerolatency: it comes straight out)."""
+        """Encode one H×W×3 RGB (or H×W×4 RGB+pad) frame captured at `time_unix_us`."""
         if self._first_us is None:
             self._first_us = time_unix_us
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24" if rgb.shape[2] == 3 else "rgba")
         frame.pts = (time_unix_us - self._first_us) * RTP_CLOCK_HZ // 1_000_000
         self._pending_us[frame.pts] = time_unix_us
         if self._last_key_us is None or time_unix_us - self._last_key_us >= self.gop_s * 1e6:

@@ -23,6 +23,8 @@ from sitl.camera.ground import GroundTexture
 __all__ = ["CameraPose", "FrameRenderer", "LocalTangentPlane", "footprint_width_m"]
 
 _EARTH_RADIUS_M = 6_378_137.0
+_FIX_BITS = 16  # fixed-point fraction bits of texture coordinates
+_FIX = 1 << _FIX_BITS
 _MIN_ALT_M = 1.0  # on the ground the camera still sees a metre or two of tarmac
 
 
@@ -90,37 +92,62 @@ class FrameRenderer:
         xs = np.arange(width_px, dtype=np.float32) - (width_px - 1) / 2.0
         ys = (height_px - 1) / 2.0 - np.arange(height_px, dtype=np.float32)
         self._xs, self._ys = xs, ys
-        self._flat = [level.reshape(-1, 3) for level in ground.levels]
+        # Each texel packed in 32 bits (R, G, B, 0): one gather per pixel instead of three.
+        self._packed = [
+            np.dstack([level, np.zeros(level.shape[:2], dtype=np.uint8)])
+            .view(np.uint32)
+            .reshape(-1)
+            for level in ground.levels
+        ]
 
     def render(
         self, pose: CameraPose, *, label: str = "", time_unix_us: int | None = None
     ) -> npt.NDArray[np.uint8]:
-        """One H×W×3 frame at `pose`, with `label` and the UTC time burned in at the top."""
+        """One H×W×3 RGB frame at `pose`, with `label` and the UTC time burned in at the top."""
+        return np.ascontiguousarray(
+            self.render_rgbx(pose, label=label, time_unix_us=time_unix_us)[..., :3]
+        )
+
+    def render_rgbx(
+        self, pose: CameraPose, *, label: str = "", time_unix_us: int | None = None
+    ) -> npt.NDArray[np.uint8]:
+        """The same frame as H×W×4 (RGB and a padding byte), the encoder's cheapest input."""
         east_m, north_m = self.plane.to_east_north_m(pose.lat_deg, pose.lon_deg)
         m_per_out_px = footprint_width_m(pose.rel_alt_m, self.hfov_deg) / self.width_px
         texels = m_per_out_px / self.ground.m_per_px
-        level = int(min(max(math.floor(math.log2(max(texels, 1.0))), 0), len(self._flat) - 1))
+        level = int(min(max(math.floor(math.log2(max(texels, 1.0))), 0), len(self._packed) - 1))
         size = self.ground.levels[level].shape[0]
         texel_m = self.ground.m_per_px * (1 << level)
         k = m_per_out_px / texel_m
         h = math.radians(pose.heading_deg)
         c, s = math.cos(h) * k, math.sin(h) * k
         # Rotate camera axes into east/north (heading clockwise from north), scale to
-        # texels. Each of col/row is an outer sum of a per-column and a per-row term;
-        # a positive offset (a multiple of the texture size) makes the integer
-        # conversion a floor and the power-of-two mask a wrap.
-        wrap = float(size * (1 + math.ceil(k * (self.width_px + self.height_px) / size)))
+        # texels, in 16.16 fixed point. Each of col/row is an outer sum of a per-row and
+        # a per-column term; a positive offset (a multiple of the texture size) makes
+        # the shift a floor and the power-of-two mask a wrap.
+        wrap = size * (1 + math.ceil(k * (self.width_px + self.height_px) / size))
         e_tx = (east_m / texel_m) % size + wrap
         n_tx = (-north_m / texel_m) % size + wrap
-        col = np.add.outer(self._ys * np.float32(s), self._xs * np.float32(c))
-        col += np.float32(e_tx)
-        row = np.add.outer(self._ys * np.float32(-c), self._xs * np.float32(s))
-        row += np.float32(n_tx)
+        itype = np.int32 if (wrap + size) * _FIX < 2**31 else np.int64
+        col = np.add.outer(
+            (self._ys * np.float32(s * _FIX)).astype(itype) + int(e_tx * _FIX),
+            (self._xs * np.float32(c * _FIX)).astype(itype),
+        )
+        row = np.add.outer(
+            (self._ys * np.float32(-c * _FIX)).astype(itype) + int(n_tx * _FIX),
+            (self._xs * np.float32(s * _FIX)).astype(itype),
+        )
         mask = size - 1
-        shift = size.bit_length() - 1
-        index = (row.astype(np.int32) & mask) << shift
-        index |= col.astype(np.int32) & mask
-        frame: npt.NDArray[np.uint8] = self._flat[level][index]
+        col >>= _FIX_BITS
+        col &= mask
+        row >>= _FIX_BITS
+        row &= mask
+        row <<= size.bit_length() - 1
+        row |= col
+        packed = np.take(self._packed[level], row)
+        frame: npt.NDArray[np.uint8] = packed.view(np.uint8).reshape(
+            self.height_px, self.width_px, 4
+        )
         if label or time_unix_us is not None:
             self._burn_in(frame, label, time_unix_us)
         return frame
@@ -133,6 +160,6 @@ class FrameRenderer:
         mask = text_mask(text, scale=2)
         h = min(mask.shape[0], frame.shape[0] - 8)
         w = min(mask.shape[1], frame.shape[1] - 8)
-        band = frame[2 : h + 6, 2 : w + 6]
+        band = frame[2 : h + 6, 2 : w + 6, :3]
         band //= 3  # darken behind the text so it reads on any ground
-        frame[4 : 4 + h, 4 : 4 + w][mask[:h, :w]] = 255
+        frame[4 : 4 + h, 4 : 4 + w, :3][mask[:h, :w]] = 255
