@@ -22,6 +22,7 @@ from telemetry.errors import (
 )
 from telemetry.mqtt_bridge import BridgeConfig, BridgeStats, LinkState, MqttBridge
 from telemetry.mqtt_config import MqttConfig, TlsConfig
+from telemetry.mqtt_watch import format_message, format_sample, watch, watch_topic
 from telemetry.outbox import Outbox, OutboxMessage
 from telemetry.sample import TelemetrySample
 from telemetry.tlog import TlogFrame, TlogRecorder, TlogWriter, read_tlog, slice_tlog
@@ -62,8 +63,12 @@ __all__ = [
     "decode_sample",
     "encode_event",
     "encode_sample",
+    "format_message",
+    "format_sample",
     "parse_topic",
     "read_tlog",
     "sample_to_dict",
     "slice_tlog",
+    "watch",
+    "watch_topic",
 ]

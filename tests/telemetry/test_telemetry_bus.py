@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telemetry import BusClosedError, Policy, TelemetryBus, TelemetrySample
 from telemetry.bus import Bus
@@ -141,3 +143,33 @@ async def test_unsubscribed_consumers_stop_receiving() -> None:
         bus.publish(sample(2))
         assert bus.stats() == []
         assert bus.published == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    maxsize=st.integers(min_value=1, max_value=8),
+    ops=st.lists(st.one_of(st.integers(min_value=1, max_value=30), st.just(-1)), max_size=40),
+)
+def test_lossless_delivers_everything_in_order_under_any_interleaving(
+    tmp_path_factory: pytest.TempPathFactory, maxsize: int, ops: list[int]
+) -> None:
+    """n > 0: publish n items; -1: the consumer takes one batch of up to 5."""
+
+    async def run() -> tuple[list[int], int]:
+        bus: Bus[int] = Bus(spool_dir=tmp_path_factory.mktemp("spool"))
+        got: list[int] = []
+        nxt = 0
+        async with bus, bus.subscribe("s", policy=Policy.LOSSLESS, maxsize=maxsize) as sub:
+            for op in ops:
+                if op > 0:
+                    for _ in range(op):
+                        bus.publish(nxt)
+                        nxt += 1
+                elif len(sub):
+                    got.extend(await sub.get_batch(5))
+            bus.close()
+            got.extend([i async for i in sub])
+            return got, nxt
+
+    got, published = asyncio.run(run())
+    assert got == list(range(published))
