@@ -28,7 +28,7 @@ from missions.errors import MissionsError
 from missions.plan import PatrolPlan
 from tui.actions import bindings
 from tui.backend import CommandRequest, ConsoleBackend, IncidentAction, VehicleAction
-from tui.model import Alert, AlertLevel, FleetModel
+from tui.model import Alert, AlertLevel, FleetModel, StatusText
 from tui.palette import ConsoleCommands
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.console import ConsoleScreen
@@ -38,6 +38,8 @@ from tui.screens.prompt import GotoScreen, GotoTarget, NoteScreen
 from tui.widgets.fleet_map import FleetMap
 
 __all__ = ["ConsoleOptions", "DroneOpsConsole"]
+
+_SEVERITY_WARNING = 4  # MAV_SEVERITY_WARNING: vehicle messages this loud become notifications
 
 # Actions that need a confirmation, with a line saying what the vehicle will do.
 _CONSEQUENCE = {
@@ -107,6 +109,9 @@ class DroneOpsConsole(App[None]):
         try:
             async for update in self.backend.updates():
                 self.model.apply(update)
+                if isinstance(update, StatusText) and update.severity <= _SEVERITY_WARNING:
+                    level: SeverityLevel = "error" if update.severity <= 3 else "warning"
+                    self.notify(f"{update.vehicle_id}: {update.text}", severity=level)
         except DroneOpsError as exc:
             self.feed_error = str(exc)
             self.notify(f"controller feed lost: {exc}", severity="error", timeout=30)

@@ -31,6 +31,7 @@ _ARROWS = "↑↗→↘↓↙←↖"
 ZOOM_STEP = 1.5
 MIN_M_PER_DOT = 0.05
 MAX_M_PER_DOT = 5_000.0
+MIN_FIT_VIEW_M = 60.0  # fitting never zooms in further than this across the view
 
 STYLE_FENCE = Style(color="green")
 STYLE_NO_FLY = Style(color="red")
@@ -125,6 +126,8 @@ class FleetMap(Widget, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._projection: Projection | None = None
+        # Re-fit when something leaves the view, until the operator zooms or pans.
+        self.auto_fit = True
         self.border_title = "Map"
 
     # ------------------------------------------------------------ view state
@@ -133,14 +136,17 @@ class FleetMap(Widget, can_focus=True):
         return self._projection
 
     def zoom_in(self) -> None:
+        self.auto_fit = False
         self.m_per_dot = max(MIN_M_PER_DOT, self.m_per_dot / ZOOM_STEP)
 
     def zoom_out(self) -> None:
+        self.auto_fit = False
         self.m_per_dot = min(MAX_M_PER_DOT, self.m_per_dot * ZOOM_STEP)
 
     def pan(self, dx_cells: int, dy_cells: int) -> None:
         """Move the view by whole cells (a quarter of the view per key press feels right)."""
         self.follow = False
+        self.auto_fit = False
         self.center_east_m += dx_cells * 2 * self.m_per_dot
         self.center_north_m -= dy_cells * 4 * self.m_per_dot
 
@@ -165,17 +171,33 @@ class FleetMap(Widget, can_focus=True):
         width_dots = max(2, self.content_size.width * 2 - 4)
         height_dots = max(4, self.content_size.height * 4 - 8)
         span = max(
-            (max(east) - min(east)) / width_dots, (max(north) - min(north)) / height_dots, 0.5
+            (max(east) - min(east)) / width_dots,
+            (max(north) - min(north)) / height_dots,
+            MIN_FIT_VIEW_M / width_dots,
         )
         self.m_per_dot = min(MAX_M_PER_DOT, max(MIN_M_PER_DOT, span * 1.1))
+        self.auto_fit = True
 
     def watch_scene(self, old: MapScene, new: MapScene) -> None:
-        first = self._projection is None or (new.plan is not None and new.plan is not old.plan)
-        if first and new.points():
-            if self._projection is None:
-                pts = new.points()
-                self._projection = Projection(pts[0][0], pts[0][1])
+        points = new.points()
+        if not points:
+            return
+        if self._projection is None:
+            self._projection = Projection(points[0][0], points[0][1])
             self.call_after_refresh(self.fit)
+        elif new.plan is not old.plan or (self.auto_fit and not self._in_view(points)):
+            self.call_after_refresh(self.fit)
+
+    def _in_view(self, points: list[tuple[float, float]]) -> bool:
+        """Whether every point is inside the current view (with a small margin)."""
+        assert self._projection is not None
+        half_e = self.content_size.width * self.m_per_dot * 0.95  # 2 dots per cell, halved
+        half_n = self.content_size.height * 2 * self.m_per_dot * 0.95  # 4 dots per cell, halved
+        for lat, lon in points:
+            east, north = self._projection.to_m(lat, lon)
+            if abs(east - self.center_east_m) > half_e or abs(north - self.center_north_m) > half_n:
+                return False
+        return True
 
     def on_resize(self) -> None:
         if self._projection is not None:

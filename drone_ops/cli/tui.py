@@ -1,0 +1,212 @@
+"""`drone-ops tui`: the operator console on the embedded defaults.
+
+With `--sim N` it starts N simulated vehicles in-process, the controller, an
+SQLite store in ./var (telemetry, sorties, incidents, the audit chain) and the
+incident rules, then opens the Textual console on them. `--connect URL` adds
+real vehicles. The simulator and the console are imported lazily here, the
+only place allowed to compose them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.config import ControllerConfig, load_config
+from drone_ops.errors import DroneOpsError
+from drone_ops.fleet import Fleet
+from missions.plan import PatrolPlan
+from telemetry.bus import Policy, TelemetryBus
+
+if TYPE_CHECKING:
+    from drone_ops.store import Store
+    from tui.fleet_backend import FleetBackend
+    from tui.screens.planner import PlanTools
+
+__all__ = ["ConsoleStack", "console_stack", "plan_tools", "register"]
+
+MAX_SIM = 50
+
+
+def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "tui",
+        help="open the operator console (Textual TUI); --sim N for a simulated fleet",
+        description=(
+            "Open the operator console: fleet table, map, vehicle detail, planner and "
+            "incidents. Every vehicle command asks for confirmation naming the vehicle "
+            "and the action. With --sim N, N simulated vehicles, the controller and an "
+            "SQLite store in --var are started first."
+        ),
+    )
+    p.add_argument("--sim", type=int, default=0, metavar="N", help="start N simulated vehicles")
+    p.add_argument(
+        "--connect",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="add a real vehicle (udpin://HOST:PORT, serial:///dev/ttyX:BAUD, px4:I); repeatable",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="incident store: sqlite:///FILE or postgresql://… (default: SQLite in --var)",
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help="controller TOML config")
+    p.add_argument("--plan", type=Path, metavar="FILE", help="open this plan at start")
+    p.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="simulated vehicles run K times real time (1..100, default 1)",
+    )
+    p.add_argument("--var", type=Path, default=Path("var"), help="data directory (./var)")
+    p.add_argument(
+        "--actor", default=None, help="who the audit chain records (default operator:$USER)"
+    )
+    p.set_defaults(handler=_tui)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleStack:
+    """Everything the console runs on, started and stopped together."""
+
+    fleet: Fleet
+    store: Store
+    backend: FleetBackend
+    vehicle_ids: tuple[str, ...]
+
+
+@asynccontextmanager
+async def console_stack(
+    *,
+    sim: int = 0,
+    connect: Sequence[str] = (),
+    store_url: str,
+    var: Path,
+    config: ControllerConfig | None = None,
+    speedup: float = 1.0,
+    actor: str = "operator",
+    incident_refresh_s: float = 2.0,
+) -> AsyncIterator[ConsoleStack]:
+    """Start simulated vehicles (if any), the store, the controller and the console backend."""
+    from drone_ops.cli.fly import simulated_vehicles  # starts sitl lazily
+    from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
+    from drone_ops.store import StoreWriter, open_store
+    from tui.fleet_backend import FleetBackend
+
+    cfg = (config or ControllerConfig()).scaled(speedup)
+    await asyncio.to_thread(var.mkdir, parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(store_url))
+        urls: list[str] = []
+        if sim:
+            urls += await stack.enter_async_context(simulated_vehicles(sim, speedup, None))
+        urls += list(connect)
+        bus = await stack.enter_async_context(TelemetryBus(spool_dir=var / "spool"))
+        fleet = await stack.enter_async_context(
+            Fleet(
+                audit=store.audit,
+                recorder=store,
+                config=cfg,
+                sample_bus=bus,
+                tlog_dir=var / "tlog",
+                actor=actor,
+            )
+        )
+        book = Incidents(store)
+        async with (  # the sinks end (drained) before their subscriptions are released
+            bus.subscribe("store", policy=Policy.LOSSLESS) as samples,
+            bus.subscribe("rules", policy=Policy.LOSSLESS) as rule_samples,
+            asyncio.TaskGroup() as tg,
+        ):
+            tg.create_task(StoreWriter(store).run_subscription(samples), name="tui-store-writer")
+            rules = RuleRunner(RuleEngine(default_rules()), book)
+            tg.create_task(rules.run_subscription(rule_samples), name="tui-incident-rules")
+            ids: list[str] = []
+            try:
+                for i, url in enumerate(urls):
+                    vid = f"v{i + 1}"
+                    session = await fleet.add_vehicle(vid, url, system_id=i + 1 if sim else None)
+                    await store.register_vehicle(vid, system_id=session.system_id)
+                    ids.append(vid)
+                backend = FleetBackend(
+                    fleet, incidents=book, actor=actor, incident_refresh_s=incident_refresh_s
+                )
+                yield ConsoleStack(
+                    fleet=fleet, store=store, backend=backend, vehicle_ids=tuple(ids)
+                )
+            finally:
+                bus.close()  # the writer and the rules drain what is queued, then end
+
+
+def plan_tools() -> PlanTools:
+    """The planner's file reader and constraint check, from `missions`."""
+    from missions.constraints import check_plan
+    from missions.formats import load_plan
+    from tui.screens.planner import PlanTools
+
+    def load(path: Path) -> PatrolPlan:
+        return load_plan(str(path))
+
+    def check(plan: PatrolPlan) -> tuple[str, ...]:
+        report = check_plan(plan)
+        return tuple(str(v) for v in report.violations)
+
+    return PlanTools(load=load, check=check)
+
+
+def _tui(args: argparse.Namespace) -> int:
+    if not 0 <= args.sim <= MAX_SIM:
+        raise DroneOpsError(f"--sim must be 0..{MAX_SIM} vehicles, got {args.sim}")
+    if not args.sim and not args.connect:
+        raise DroneOpsError("no vehicles: give --sim N or --connect URL (repeatable)")
+    if not 1.0 <= args.speedup <= 100.0:
+        raise DroneOpsError(f"--speedup must be 1..100, got {args.speedup:g}")
+    config = load_config(args.config) if args.config else ControllerConfig()
+    args.var.mkdir(parents=True, exist_ok=True)
+    tools = plan_tools()
+    plan = tools.load(args.plan) if args.plan else None
+    return run_async(lambda: _run(args, config, plan))
+
+
+async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolPlan | None) -> int:
+    from tui import ConsoleOptions, DroneOpsConsole
+
+    # The console owns the terminal: controller logs go to a file, not over the screen.
+    handler = logging.FileHandler(args.var / "tui.log")
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    store_url = args.store or f"sqlite:///{args.var}/drone-ops.db"
+    actor = args.actor or f"operator:{getpass.getuser()}"
+    try:
+        async with console_stack(
+            sim=args.sim,
+            connect=args.connect,
+            store_url=store_url,
+            var=args.var,
+            config=config,
+            speedup=args.speedup,
+            actor=actor,
+        ) as stack:
+            title = f"drone-ops · {len(stack.vehicle_ids)} vehicles · {store_url}"
+            app = DroneOpsConsole(
+                stack.backend,
+                plan=plan,
+                plan_tools=plan_tools(),
+                options=ConsoleOptions(title=title),
+            )
+            await app.run_async()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    return 0
