@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sitl.errors import SitlError
+
 __all__ = ["CameraConfigError", "CameraError"]
 
 
-class CameraError(Exception):
-    """Base for every simulated-camera error reported to a user."""
+class CameraError(SitlError):
+    """Base for every simulated-camera error reported to a user (the CLI prints one line)."""
 
 
 class CameraConfigError(CameraError, ValueError):

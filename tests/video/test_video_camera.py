@@ -164,3 +164,9 @@ async def test_ffmpeg_reads_the_stream_from_the_sdp_and_sees_the_rendered_pictur
     diff = np.abs(decoded[below_text].astype(int) - expected[below_text].astype(int))
     assert diff.mean() < 6  # lossy H.264, same picture
     assert decoded[:20, :200].mean() != pytest.approx(expected[:20, :200].mean(), abs=1)
+
+
+def test_camera_errors_are_simulator_errors_the_cli_prints_as_one_line() -> None:
+    from sitl import SitlError
+
+    assert issubclass(CameraConfigError, SitlError)
