@@ -54,7 +54,7 @@ from telemetry.errors import TelemetryError
 from telemetry.sample import TelemetrySample
 from telemetry.tlog import TlogWriter
 
-__all__ = ["LinkEvent", "MissionMismatch", "VehicleSession"]
+__all__ = ["TELEMETRY_ONLY", "LinkEvent", "MissionMismatch", "VehicleSession"]
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +66,41 @@ _URGENT = frozenset(
         mavlink2.MAVLINK_MSG_ID_MISSION_CURRENT,
         mavlink2.MAVLINK_MSG_ID_MISSION_ITEM_REACHED,
         mavlink2.MAVLINK_MSG_ID_STATUSTEXT,
+    }
+)
+# High-rate streams MAVSDK's action and mission services never read: handing them to
+# MAVSDK costs ~100 µs a message (measured, bench/controller_cpu.py) for nothing. The
+# session decodes what it needs from them itself.
+TELEMETRY_ONLY = frozenset(
+    {
+        mavlink2.MAVLINK_MSG_ID_ATTITUDE,
+        mavlink2.MAVLINK_MSG_ID_ATTITUDE_QUATERNION,
+        mavlink2.MAVLINK_MSG_ID_GLOBAL_POSITION_INT,
+        mavlink2.MAVLINK_MSG_ID_LOCAL_POSITION_NED,
+        mavlink2.MAVLINK_MSG_ID_ATTITUDE_TARGET,
+        mavlink2.MAVLINK_MSG_ID_POSITION_TARGET_LOCAL_NED,
+        mavlink2.MAVLINK_MSG_ID_POSITION_TARGET_GLOBAL_INT,
+        mavlink2.MAVLINK_MSG_ID_SERVO_OUTPUT_RAW,
+        mavlink2.MAVLINK_MSG_ID_HIGHRES_IMU,
+        mavlink2.MAVLINK_MSG_ID_ODOMETRY,
+        mavlink2.MAVLINK_MSG_ID_VFR_HUD,
+        mavlink2.MAVLINK_MSG_ID_ALTITUDE,
+        mavlink2.MAVLINK_MSG_ID_GPS_RAW_INT,
+        mavlink2.MAVLINK_MSG_ID_SYS_STATUS,
+        mavlink2.MAVLINK_MSG_ID_EXTENDED_SYS_STATE,
+        mavlink2.MAVLINK_MSG_ID_SCALED_PRESSURE,
+        mavlink2.MAVLINK_MSG_ID_ESTIMATOR_STATUS,
+        mavlink2.MAVLINK_MSG_ID_VIBRATION,
+        mavlink2.MAVLINK_MSG_ID_DISTANCE_SENSOR,
+        mavlink2.MAVLINK_MSG_ID_BATTERY_STATUS,
+        mavlink2.MAVLINK_MSG_ID_SYSTEM_TIME,
+        mavlink2.MAVLINK_MSG_ID_PING,
+        mavlink2.MAVLINK_MSG_ID_TIMESYNC,
+        mavlink2.MAVLINK_MSG_ID_OPEN_DRONE_ID_LOCATION,
+        mavlink2.MAVLINK_MSG_ID_OPEN_DRONE_ID_SYSTEM,
+        8,  # LINK_NODE_STATUS (development dialect)
+        380,  # TIME_ESTIMATE_TO_TARGET (development dialect)
+        436,  # CURRENT_MODE (development dialect)
     }
 )
 _MAV_TYPE_GCS = 6
@@ -227,7 +262,6 @@ class VehicleSession:
                 self._record(data)
 
     def _on_bytes(self, data: bytes) -> None:
-        self._hub.feed(data)
         splitter = self._splitter
         if splitter is None:
             return
@@ -235,10 +269,13 @@ class VehicleSession:
         counters = self._counters
         tlog = self._tlog
         sysid = self._sysid
+        for_mavsdk: list[bytes] = []
         for frame in splitter.feed(data):
             counters.count(frame.sysid, frame.compid, frame.seq)
             if tlog is not None:
                 self._record(frame.raw)
+            if frame.msgid not in TELEMETRY_ONLY:
+                for_mavsdk.append(frame.raw)
             if frame.compid != _AUTOPILOT_COMPID:
                 continue
             if frame.sysid != sysid:
@@ -263,6 +300,8 @@ class VehicleSession:
                 urgent = True
                 if msgid == mavlink2.MAVLINK_MSG_ID_STATUSTEXT:
                     _log.info("%s: %s", self.vehicle_id, self._tracker.statustexts[-1].text)
+        if for_mavsdk:
+            self._hub.feed(b"".join(for_mavsdk))
         if urgent:
             self._publish()
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
@@ -68,6 +69,7 @@ class MavsdkHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._splitter = FrameSplitter(stream=True)
         self._raw_handle: Any = None
+        self._feeder: ThreadPoolExecutor | None = None
         self.unrouted = 0
 
     async def __aenter__(self) -> Self:
@@ -76,11 +78,15 @@ class MavsdkHub:
         self._sdk = Mavsdk(Configuration.create_with_component_type(ComponentType.GROUND_STATION))
         await self._sdk.add_any_connection("raw://")
         self._raw_handle = self._sdk._mavsdk.subscribe_raw_bytes_to_be_sent(self._outgoing)
+        self._feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mavsdk-feed")
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        feeder, self._feeder = self._feeder, None
+        if feeder is not None:  # let queued bytes reach MAVSDK before it goes away
+            await asyncio.get_running_loop().run_in_executor(None, feeder.shutdown)
         sdk, self._sdk = self._sdk, None
         self._routes.clear()
         if sdk is not None:
@@ -88,9 +94,14 @@ class MavsdkHub:
 
     # ------------------------------------------------------------ bytes in and out
     def feed(self, data: bytes) -> None:
-        """Hand bytes received from any vehicle to MAVSDK."""
-        if self._sdk is not None:
-            self._sdk._mavsdk.pass_received_raw_bytes(data)
+        """Hand bytes received from any vehicle to MAVSDK (on the feeder thread, in order).
+
+        `pass_received_raw_bytes` takes a few µs of CPU but can wait milliseconds on
+        MAVSDK's internal locks with many systems (bench/controller_cpu.py): on the loop
+        that would stall every vehicle's telemetry.
+        """
+        if self._sdk is not None and self._feeder is not None:
+            self._feeder.submit(self._sdk._mavsdk.pass_received_raw_bytes, data)
 
     def _outgoing(self, data: bytes) -> None:
         # MAVSDK's thread: hop to the loop, where the transports live.
