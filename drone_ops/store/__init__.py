@@ -14,7 +14,13 @@ from drone_ops.store.errors import (
     StoreSchemaError,
     StoreUnreachableError,
 )
-from drone_ops.store.records import SortieOutcome, SortieRecord, VideoSegment, now_us
+from drone_ops.store.records import (
+    SortieOutcome,
+    SortieRecord,
+    VideoGapRecord,
+    VideoSegment,
+    now_us,
+)
 from drone_ops.store.store import Store, open_store
 from drone_ops.store.writer import StoreWriter, WriterStats
 
@@ -34,6 +40,7 @@ __all__ = [
     "StoreSchemaError",
     "StoreUnreachableError",
     "StoreWriter",
+    "VideoGapRecord",
     "VideoSegment",
     "WriterStats",
     "now_us",

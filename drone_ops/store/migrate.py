@@ -24,7 +24,7 @@ __all__ = ["HEAD_REVISION", "current_revision", "head_revision", "upgrade"]
 
 # Arbitrary but fixed: "drone-ops" as a 63-bit number, shared by all controllers.
 _PG_LOCK_KEY = 0x64726F6E652D6F70
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def _alembic_config() -> Config:

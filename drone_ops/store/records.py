@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-__all__ = ["SortieOutcome", "SortieRecord", "VideoSegment", "iso_from_us", "now_us"]
+__all__ = [
+    "SortieOutcome",
+    "SortieRecord",
+    "VideoGapRecord",
+    "VideoSegment",
+    "iso_from_us",
+    "now_us",
+]
 
 
 def now_us() -> int:
@@ -50,3 +57,13 @@ class VideoSegment:
     path: str
     sha256: str
     size_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoGapRecord:
+    """No usable video from `vehicle_id` between start and end (camera clock)."""
+
+    gap_id: int
+    vehicle_id: str
+    start_us: int
+    end_us: int

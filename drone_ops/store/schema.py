@@ -37,6 +37,7 @@ __all__ = [
     "sorties",
     "telemetry",
     "vehicles",
+    "video_gaps",
     "video_segments",
 ]
 
@@ -219,6 +220,18 @@ video_segments = Table(
     Column("sha256", String(64), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Index("ix_video_segments_vehicle_start", "vehicle_id", "start_us"),
+    Index("ix_video_segments_end", "end_us"),  # 0002: retention finds old segments by end
+)
+
+# 0002: spans with no usable video from a vehicle (stream lost or damaged).
+video_gaps = Table(
+    "video_gaps",
+    metadata,
+    Column("gap_id", Id, primary_key=True, autoincrement=True),
+    Column("vehicle_id", String(64), nullable=False),
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=False),
+    Index("ix_video_gaps_vehicle_start", "vehicle_id", "start_us"),
 )
 
 controller_leases = Table(

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, delete, func, select, text, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -28,17 +28,29 @@ from drone_ops.store.migrate import upgrade
 from drone_ops.store.records import (
     SortieOutcome,
     SortieRecord,
+    VideoGapRecord,
     VideoSegment,
     iso_from_us,
     now_us,
 )
-from drone_ops.store.schema import sorties, telemetry, vehicles, video_segments
+from drone_ops.store.schema import (
+    evidence,
+    incidents,
+    sorties,
+    telemetry,
+    vehicles,
+    video_gaps,
+    video_segments,
+)
 from drone_ops.store.telemetry_rows import insert_samples, sample_from_row
 from telemetry.sample import TelemetrySample
 
 __all__ = ["Store", "open_store"]
 
 T = TypeVar("T")
+
+# Evidence kinds whose time span is footage (EvidenceKind.VIDEO / .SNAPSHOT in incidents).
+_VIDEO_EVIDENCE_KINDS = ("video", "snapshot")
 
 _TOUCH_VEHICLE = text(
     "UPDATE vehicles SET last_seen_us = :t WHERE vehicle_id = :v AND last_seen_us < :t"
@@ -429,20 +441,113 @@ class Store:
                 .order_by(video_segments.c.start_us)
             )
             with read_tx(self.engine) as conn:
+                return [_segment(r) for r in conn.execute(query)]
+
+        return await self.run(work)
+
+    async def video_segments_ended_before(self, end_before_us: int) -> list[VideoSegment]:
+        """Segments of every vehicle that ended before `end_before_us`, oldest first
+        (what retention may remove)."""
+
+        def work() -> list[VideoSegment]:
+            query = (
+                select(video_segments)
+                .where(video_segments.c.end_us < end_before_us)
+                .order_by(video_segments.c.start_us, video_segments.c.segment_id)
+            )
+            with read_tx(self.engine) as conn:
+                return [_segment(r) for r in conn.execute(query)]
+
+        return await self.run(work)
+
+    async def referenced_video_paths(self) -> set[str]:
+        """Footage incidents need: segments overlapping the span of any incident's video
+        or snapshot evidence (same vehicle), and the paths of that evidence itself."""
+        covering = (
+            select(video_segments.c.path)
+            .join(incidents, incidents.c.vehicle_id == video_segments.c.vehicle_id)
+            .join(evidence, evidence.c.incident_id == incidents.c.incident_id)
+            .where(
+                evidence.c.kind.in_(_VIDEO_EVIDENCE_KINDS),
+                evidence.c.t0_us.is_not(None),
+                evidence.c.t1_us.is_not(None),
+                video_segments.c.start_us <= evidence.c.t1_us,
+                video_segments.c.end_us >= evidence.c.t0_us,
+            )
+        )
+        recorded = select(evidence.c.path).where(evidence.c.kind.in_(_VIDEO_EVIDENCE_KINDS))
+
+        def work() -> set[str]:
+            with read_tx(self.engine) as conn:
+                return {str(p) for p in conn.execute(union(covering, recorded)).scalars()}
+
+        return await self.run(work)
+
+    async def remove_video_segment(self, segment_id: int) -> None:
+        """Forget one segment (retention removes its file next); unknown ids are ignored."""
+
+        def work() -> None:
+            with write_tx(self.engine) as conn:
+                conn.execute(
+                    delete(video_segments).where(video_segments.c.segment_id == segment_id)
+                )
+
+        await self.run(work)
+
+    async def add_video_gap(self, *, vehicle_id: str, start_us: int, end_us: int) -> None:
+        """Record that `vehicle_id` sent no usable video between start and end."""
+        if end_us < start_us:
+            raise StoreConfigError(f"video gap of {vehicle_id}: end is before start")
+
+        def work() -> None:
+            with write_tx(self.engine) as conn:
+                conn.execute(
+                    video_gaps.insert().values(
+                        vehicle_id=vehicle_id, start_us=start_us, end_us=end_us
+                    )
+                )
+
+        await self.run(work)
+
+    async def video_gaps_between(
+        self, vehicle_id: str, t0_us: int, t1_us: int
+    ) -> list[VideoGapRecord]:
+        """Gaps of a vehicle's video overlapping [t0, t1], in time order."""
+
+        def work() -> list[VideoGapRecord]:
+            query = (
+                select(video_gaps)
+                .where(
+                    video_gaps.c.vehicle_id == vehicle_id,
+                    video_gaps.c.start_us <= t1_us,
+                    video_gaps.c.end_us >= t0_us,
+                )
+                .order_by(video_gaps.c.start_us, video_gaps.c.gap_id)
+            )
+            with read_tx(self.engine) as conn:
                 return [
-                    VideoSegment(
-                        segment_id=int(r.segment_id),
+                    VideoGapRecord(
+                        gap_id=int(r.gap_id),
                         vehicle_id=r.vehicle_id,
                         start_us=int(r.start_us),
                         end_us=int(r.end_us),
-                        path=r.path,
-                        sha256=r.sha256,
-                        size_bytes=int(r.size_bytes),
                     )
                     for r in conn.execute(query)
                 ]
 
         return await self.run(work)
+
+
+def _segment(r: Any) -> VideoSegment:
+    return VideoSegment(
+        segment_id=int(r.segment_id),
+        vehicle_id=r.vehicle_id,
+        start_us=int(r.start_us),
+        end_us=int(r.end_us),
+        path=r.path,
+        sha256=r.sha256,
+        size_bytes=int(r.size_bytes),
+    )
 
 
 @asynccontextmanager
