@@ -134,6 +134,8 @@ class SimVehicle:
         self.phase = Phase.IDLE
         self.gps_ok = True
         self.statustexts: deque[tuple[float, int, str]] = deque(maxlen=200)
+        # (sim time, event) for diagnosing tests: commands received, mode changes.
+        self.history: deque[tuple[float, str]] = deque(maxlen=200)
         self._takeoff_alt_m = 2.5
         self._spool_until_s = 0.0
         self._armed_at_s = 0.0
@@ -386,6 +388,7 @@ class SimVehicle:
         *,
         frame: int | None,
     ) -> None:
+        self.history.append((self.now_s(), f"command {command} {[round(x, 3) for x in p]}"))
         handler = _COMMANDS.get(command)
         if handler is None:
             self._ack(msg, command, UNSUPPORTED)
@@ -652,6 +655,7 @@ class SimVehicle:
         self._phys.landing[self.i] = False
         self._touchdown_at_s = None
         self.statustext(f"Disarmed by {reason}", INFO)
+        self.history.append((self.now_s(), f"disarmed in phase {self.phase.name}"))
         self.mode = FlightMode.AUTO_LOITER
         self.phase = Phase.IDLE
         self._speed_override_m_s = None
@@ -684,6 +688,7 @@ class SimVehicle:
     def _enter(self, mode: FlightMode) -> None:
         """Switch mode and set up its navigator (also used to restart a mode)."""
         was = self.mode
+        self.history.append((self.now_s(), f"mode {mode.name} (armed={self.armed})"))
         self.mode = mode
         self._hold_until_s = None
         self._phys.target_yaw[self.i] = math.nan

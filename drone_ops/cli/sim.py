@@ -151,13 +151,16 @@ def _config(args: argparse.Namespace) -> SimConfig:
 
 
 # ------------------------------------------------------------------ running
-async def _until_signalled() -> None:
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by Ctrl-C or SIGTERM, installed before anything starts so
+    that a signal during start-up also stops cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -169,7 +172,7 @@ def _sim(args: argparse.Namespace) -> int:
     async def main() -> int:
         from sitl import SimFleet
 
-        with _sitl_errors():
+        with _stop_on_signals() as stop, _sitl_errors():
             async with SimFleet(config) as fleet:
                 for v in fleet.vehicles:
                     p = v.ports
@@ -199,7 +202,7 @@ def _sim(args: argparse.Namespace) -> int:
                             )
                     async with asyncio.TaskGroup() as tg:
                         status = tg.create_task(_report(fleet), name="sim-status")
-                        await _until_signalled()
+                        await stop.wait()
                         status.cancel()
                 print(f"sim: stopped at t={fleet.clock.time_s():.1f} s simulated", flush=True)
         return 0
@@ -231,7 +234,7 @@ def _px4(args: argparse.Namespace) -> int:
     async def main() -> int:
         from sitl import Px4Sitl
 
-        with _sitl_errors():
+        with _stop_on_signals() as stop, _sitl_errors():
             async with Px4Sitl(count=count, px4_dir=args.px4_dir, speedup=speedup) as px4:
                 for i, p in enumerate(px4.ports):
                     print(
@@ -239,7 +242,7 @@ def _px4(args: argparse.Namespace) -> int:
                         f"{p.api_remote}, GCS -> 127.0.0.1:{p.gcs_remote}",
                         flush=True,
                     )
-                await _until_signalled()
+                await stop.wait()
         return 0
 
     return run_async(main)

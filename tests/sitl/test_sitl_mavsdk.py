@@ -68,7 +68,14 @@ async def test_discover_health_mission_rtl_land_disarm(sim_fleet: Any) -> None:
             seen.append((p.current, p.total))
             return bool(p.current == p.total)
 
-        await first_match(mission.subscribe_mission_progress(), progress_done, 60, "mission end")
+        try:
+            await first_match(
+                mission.subscribe_mission_progress(), progress_done, 60, "mission end"
+            )
+        except AssertionError:
+            if fleet.fleet is not None:  # say what the simulated vehicle did
+                print("vehicle history:", *fleet.fleet.vehicles[0].history, sep="\n  ")
+            raise
         alt = (await telemetry.position()).relative_altitude_m
         currents = [c for c, _ in seen]
         assert currents == sorted(currents), f"progress went backwards: {seen}"
