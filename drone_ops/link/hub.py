@@ -10,8 +10,9 @@ every vehicle). Two vehicles with the same system id cannot share the hub;
 `register` refuses the second.
 
 The asyncio wrapper of the plugins runs every call on an executor thread;
-`call` uses the plugins' callback API instead, so fifty vehicles waiting on
-commands cost no threads.
+`call` uses the plugins' callback API instead (started from a small pool,
+since a few of those C calls block), so fifty vehicles waiting on commands
+do not hold fifty threads.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class MavsdkHub:
         self._splitter = FrameSplitter(stream=True)
         self._raw_handle: Any = None
         self._feeder: ThreadPoolExecutor | None = None
+        self._calls: ThreadPoolExecutor | None = None
         self.unrouted = 0
 
     async def __aenter__(self) -> Self:
@@ -79,14 +81,19 @@ class MavsdkHub:
         await self._sdk.add_any_connection("raw://")
         self._raw_handle = self._sdk._mavsdk.subscribe_raw_bytes_to_be_sent(self._outgoing)
         self._feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mavsdk-feed")
+        self._calls = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mavsdk-call")
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         feeder, self._feeder = self._feeder, None
+        calls, self._calls = self._calls, None
+        loop = asyncio.get_running_loop()
         if feeder is not None:  # let queued bytes reach MAVSDK before it goes away
-            await asyncio.get_running_loop().run_in_executor(None, feeder.shutdown)
+            await loop.run_in_executor(None, feeder.shutdown)
+        if calls is not None:
+            await loop.run_in_executor(None, lambda: calls.shutdown(cancel_futures=True))
         sdk, self._sdk = self._sdk, None
         self._routes.clear()
         if sdk is not None:
@@ -163,7 +170,13 @@ class MavsdkHub:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, fut, result)
 
-        start(*args, callback)
+        calls = self._calls
+        if calls is None:
+            raise HubError("the MAVSDK hub is not running; use it inside 'async with'")
+        # Most `*_async` C calls return at once, but some block until done (parameter
+        # set inside `set_takeoff_altitude_async` waits out its retries): started on the
+        # loop, such a call would stop the loop from routing the very bytes it waits for.
+        loop.run_in_executor(calls, lambda: start(*args, callback))
         async with asyncio.timeout(timeout_s):
             return await fut
 
