@@ -12,14 +12,21 @@ import itertools
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import av
 import psycopg
 import pytest
 
-from drone_ops.incidents import EvidenceLocker, IncidentDraft, Incidents, Severity, export_bundle
+from drone_ops.incidents import (
+    EvidenceLocker,
+    IncidentDraft,
+    IncidentError,
+    Incidents,
+    Severity,
+    export_bundle,
+)
 from drone_ops.incidents.video import (
     VideoEvidenceCapture,
     VideoEvidenceConfig,
@@ -31,12 +38,17 @@ from drone_ops.store.verify import verify_store
 from sitl import SimConfig, SimFleet
 from sitl.camera import (
     CameraConfig,
+    CameraPose,
     FleetCameras,
+    GroundTexture,
+    ScaledClock,
+    SimCamera,
 )
 from sitl.config import free_vehicle_ports
 from telemetry.sample import TelemetrySample
 from telemetry.video import (
     IngestConfig,
+    IngestState,
     LocalBlobStore,
     VideoIndex,
     VideoRecorder,
@@ -307,3 +319,111 @@ async def test_an_incident_gets_its_clip_and_snapshot_as_audited_evidence(
     assert report.problem is not None
     assert str(clip_path) in report.problem.message
     assert "altered" in report.problem.message
+
+
+# ---------------------------------------------------------------- gaps and missing footage
+async def test_a_stream_gap_is_recorded_in_the_store(
+    sqlite_store: Store,
+    tmp_path: Path,
+    ground: GroundTexture,
+    make_pose: Callable[..., Callable[[], CameraPose]],
+) -> None:
+    store = sqlite_store
+    port = free_vehicle_ports(1)[0].video
+    clock = ScaledClock(SPEEDUP)
+    recorder = VideoRecorder(
+        sources={"v1": VideoSource(port=port)},
+        blobs=LocalBlobStore(tmp_path / "video"),
+        index=store,
+        config=IngestConfig(segment_s=1.0, ring_s=6.0, pre_s=1.0, post_s=1.0,
+                            stall_timeout_wall_s=0.6),
+    )  # fmt: skip
+    config = CameraConfig(port=port, width_px=320, height_px=240, fps=10, gop_s=GOP_S)
+    pose = make_pose(clock)
+
+    def camera() -> SimCamera:
+        return SimCamera(vehicle_id="v1", pose=pose, clock=clock, config=config, ground=ground)
+
+    async with recorder:
+        ingest = recorder.ingest("v1")
+        first = camera()
+        async with first:
+            await ingest.wait_for(lambda: ingest.stats.units_recorded >= 8, timeout_wall_s=30)
+        await ingest.wait_for(lambda: ingest.state is IngestState.LOST, timeout_wall_s=30)
+        second = camera()  # the camera comes back
+        async with second:
+            await ingest.wait_for(lambda: ingest.stats.gaps_recorded == 1, timeout_wall_s=30)
+    last_before = first.stats.last_frame_unix_us
+    first_after = second.stats.frame_times_unix_us[0]
+    assert last_before is not None
+    (gap,) = await store.video_gaps_between("v1", 0, 2**62)
+    assert gap.start_us <= last_before
+    assert gap.end_us >= first_after
+    assert gap.end_us - gap.start_us >= 0.6 * SPEEDUP * 1e6  # at least the stall timeout
+    segments = await store.segments_between("v1", 0, 2**62)
+    assert all(s.end_us <= gap.start_us or s.start_us >= gap.end_us for s in segments)
+    assert any(s.start_us >= gap.end_us for s in segments)  # recording carried on
+
+
+async def test_missing_footage_is_noted_on_the_incident_and_only_recorded_vehicles_ask(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
+    recorder = VideoRecorder(
+        sources={"v1": VideoSource(port=free_vehicle_ports(1)[0].video)},  # nobody sends
+        blobs=LocalBlobStore(tmp_path / "video"),
+        index=store,
+        config=IngestConfig(segment_s=1.0, ring_s=4.0, pre_s=1.0, post_s=1.0,
+                            evidence_wait_wall_s=0.3),
+    )  # fmt: skip
+    async with (
+        recorder,
+        VideoEvidenceCapture(store, recorder, config=VideoEvidenceConfig(pre_s=1, post_s=1)) as cap,
+    ):
+        book = VideoIncidents(store, cap)
+
+        def draft(vehicle_id: str | None) -> IncidentDraft:
+            return IncidentDraft(
+                kind="low_battery",
+                severity=Severity.WARNING,
+                time_unix_us=time.time_ns() // 1000,
+                summary="battery at 14 %",
+                vehicle_id=vehicle_id,
+            )
+
+        # As a rule raises it (RuleRunner calls raise_incident).
+        recorded = await book.raise_incident(draft("v1"), actor="rules")
+        other = await book.raise_incident(draft("v2"), actor="rules")
+        nobody = await book.raise_incident(draft(None), actor="rules")
+        assert cap.pending == 1
+        result = await cap.wait(recorded.incident_id)
+        with pytest.raises(IncidentError, match="no video capture was requested"):
+            await cap.wait(other.incident_id)
+        assert not cap.request(nobody)
+    assert not result.ok
+    assert result.error is not None
+    assert "no video from v1" in result.error
+    incident = await book.get(recorded.incident_id)
+    assert incident.evidence == ()
+    (note,) = incident.notes
+    assert note.text.startswith("no video evidence from v1: no video from v1")
+    assert note.actor == "video"
+    trail = await book.audit_trail(recorded.incident_id)
+    assert [e["action"] for e in trail] == ["incident.raise", "incident.note"]
+    assert (await book.get(other.incident_id)).notes == ()
+    report = await verify_store(store)
+    assert report.ok, report.summary()
+
+
+def test_camera_clock_translation_and_settings() -> None:
+    wall = [1_000_000_000]
+    camera = [5_000_000_000]
+    to_camera = scaled_camera_time(lambda: camera[0], 4.0, controller_now_us=lambda: wall[0])
+    assert to_camera(wall[0]) == camera[0]
+    assert to_camera(wall[0] - 2_000_000) == camera[0] - 8_000_000  # 2 wall s = 8 camera s
+    with pytest.raises(IncidentError, match="speedup"):
+        scaled_camera_time(lambda: 0, 0.0)
+    with pytest.raises(IncidentError, match=r"post_s of -1 s is out of 0\.\.600"):
+        VideoEvidenceConfig(post_s=-1)
+    with pytest.raises(IncidentError, match="actor"):
+        VideoEvidenceConfig(actor=" ")
