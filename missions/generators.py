@@ -255,7 +255,11 @@ def perimeter(
         raise GeneratorError(
             f"perimeter: a {margin_m} m margin leaves nothing of the area; use a smaller margin"
         )
-    ring = shapely.geometry.polygon.orient(max(shrunk, key=lambda p: p.area).simplify(0.5), 1.0)
+    # drop near-collinear vertices, never by more than half the margin (stays inside)
+    tolerance = min(0.5, margin_m / 2.0)
+    ring = shapely.geometry.polygon.orient(
+        max(shrunk, key=lambda p: p.area).simplify(tolerance), 1.0
+    )
     coords = [(float(x), float(y)) for x, y in list(ring.exterior.coords)[:-1]]
     if clockwise:
         coords.reverse()
