@@ -14,14 +14,16 @@ our layer costs whatever the machine and its load:
 - latency p50/p99 from `bus.publish` to the MQTT subscriber with N vehicles at
   R Hz (default 50 × 50 Hz, the PX4 onboard GLOBAL_POSITION_INT rate).
 
-HOOK for the end-to-end bench of issue 5 (MAVLink arrival → MQTT subscriber):
-`latency()` takes a `producer` coroutine that publishes samples on the bus with
-``time_unix_us`` set to when their MAVLink message arrived. The default
-`synthetic_producer` stands in for the vehicle sessions; the controller's
-bench passes one that runs a simulated fleet whose sessions publish instead.
+The end-to-end bench of issue 5 (MAVLink arrival → MQTT subscriber) plugs in
+here: `latency()` takes a `producer` coroutine that publishes samples on the
+bus. `synthetic_producer` stamps each sample as it publishes it (bus → MQTT
+only); `fleet_producer` runs the controller's `Fleet` on PX4-rate MAVLink
+streams from a child process, so the figure includes the vehicle sessions
+(their samples are stamped when formed, on the session's sample timer).
 
     .venv/bin/python bench/telemetry_mqtt.py [--broker mqtt://127.0.0.1:1883]
         [--samples 20000] [--events 2000] [--vehicles 50] [--rate-hz 50] [--seconds 5]
+        [--source synthetic|fleet|both] [--mqtt-rate-hz 5]
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ def bench_codec(n: int) -> None:
 
 
 class Counter:
-    def __init__(self, expected: int) -> None:
+    def __init__(self, expected: int | None) -> None:
         self.expected = expected
         self.count = 0
         self.latencies_us: list[int] = []
@@ -195,14 +197,14 @@ async def _count_messages(client: aiomqtt.Client, counter: Counter, *, latency: 
             now_us = time.time_ns() // 1000
             sample = decode_sample(message.payload)  # type: ignore[arg-type]
             counter.latencies_us.append(now_us - sample.time_unix_us)
-        if counter.count >= counter.expected:
+        if counter.expected is not None and counter.count >= counter.expected:
             counter.done.set()
 
 
 async def _with_subscriber(
     mqtt: MqttConfig,
     topic: str,
-    expected: int,
+    expected: int | None,
     work: Callable[[], Awaitable[None]],
     *,
     latency: bool = False,
@@ -216,8 +218,9 @@ async def _with_subscriber(
             t0 = time.perf_counter()
             await work()
             try:
-                async with asyncio.timeout(timeout_s):
-                    await counter.done.wait()
+                if expected is not None:
+                    async with asyncio.timeout(timeout_s):
+                        await counter.done.wait()
             except TimeoutError:
                 print(f"  (only {counter.count:,} of {expected:,} arrived within {timeout_s} s)")
             elapsed = time.perf_counter() - t0
@@ -335,6 +338,73 @@ async def synthetic_producer(
     return published
 
 
+async def fleet_producer(bus: TelemetryBus, vehicles: int, rate_hz: float, seconds: float) -> int:
+    """The real controller as the source: `vehicles` PX4-rate MAVLink streams (the load
+    generator of bench/controller_cpu.py, in a child process) into a drone-ops `Fleet`
+    whose vehicle sessions publish their TelemetrySamples on `bus`. `rate_hz` is ignored:
+    the sessions decide their sample rate (`LinkConfig.sample_interval_s`)."""
+    import logging
+
+    from drone_ops.audit import MemoryAuditLog
+    from drone_ops.fleet import Fleet
+
+    logging.getLogger("drone_ops").setLevel(logging.WARNING)
+    ports = _free_udp_ports(vehicles)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("controller_cpu.py")),
+        "--child",
+        "px4rate",
+        json.dumps(ports),
+        stdin=asyncio.subprocess.PIPE,
+    )
+    before = bus.published
+    try:
+        async with Fleet(audit=MemoryAuditLog(), sample_bus=bus) as fleet:
+            for i, port in enumerate(ports):
+                await fleet.add_vehicle(f"v{i}", f"udpin://127.0.0.1:{port}")
+            await asyncio.sleep(seconds)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        await child.wait()
+    return bus.published - before
+
+
+def _free_udp_ports(count: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def latency_subscriber(url: str, topic: str) -> None:
+    """Child process: the "other system" on the broker. Records receive time minus the
+    sample's time for every message until its stdin closes, then prints them as JSON."""
+    mqtt = MqttConfig.from_url(url)
+    latencies: list[int] = []
+    async with connect(mqtt, identifier=f"bench-lat-{uuid.uuid4().hex[:8]}") as client:
+        await client.subscribe(topic, qos=0)
+        print("ready", flush=True)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                now_us = time.time_ns() // 1000
+                latencies.append(now_us - json.loads(message.payload)["time_unix_us"])  # type: ignore[arg-type]
+
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(collect(), name="collect")
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+            task.cancel()
+    print(json.dumps(latencies), flush=True)
+
+
 async def latency(
     mqtt: MqttConfig,
     vehicles: int,
@@ -342,35 +412,48 @@ async def latency(
     seconds: float,
     outbox_dir: Path,
     producer: Producer = synthetic_producer,
+    mqtt_rate_hz: float = 1e6,
 ) -> None:
+    """Latency from a sample's `time_unix_us` to a subscriber in another process, with
+    the bridge decimating each vehicle to `mqtt_rate_hz` (default: forward everything)."""
     fleet = f"bench-{uuid.uuid4().hex[:8]}"
     cfg = BridgeConfig(
         fleet=fleet,
         controller_id="bench",
-        outbox_path=outbox_dir / "lat.sqlite",
-        telemetry_rate_hz=rate_hz,
+        outbox_path=outbox_dir / f"lat-{fleet}.sqlite",
+        telemetry_rate_hz=mqtt_rate_hz,
     )
-    expected = int(seconds * rate_hz) * vehicles
+    sub = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--latency-subscriber",
+        f"mqtt://{mqtt.host}:{mqtt.port}",
+        f"drone-ops/{fleet}/+/telemetry",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert sub.stdin is not None
+    assert sub.stdout is not None
+    assert await sub.stdout.readline() == b"ready\n"
     async with TelemetryBus() as bus, MqttBridge(mqtt, cfg, bus) as bridge:
         await bridge.wait_connected()
-
-        async def produce() -> None:
-            await producer(bus, vehicles, rate_hz, seconds)
-
-        _, counter = await _with_subscriber(
-            mqtt, f"drone-ops/{fleet}/+/telemetry", expected, produce, latency=True, timeout_s=10
-        )
+        published = await producer(bus, vehicles, rate_hz, seconds)
+        await asyncio.sleep(1.0)  # let the tail arrive; the counts are reported below
         stats = bridge.stats()
-    lat = sorted(counter.latencies_us)
+    sub.stdin.close()
+    lat = sorted(json.loads(await sub.stdout.read()))
+    await sub.wait()
+    name = getattr(producer, "__name__", "producer")
     if not lat:
-        print("latency: nothing arrived")
+        print(f"latency ({name}): nothing arrived")
         return
     p50 = statistics.median(lat) / 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000
     print(
-        f"latency bus.publish → MQTT subscriber ({vehicles} vehicles × {rate_hz:g} Hz, "
-        f"{seconds:g} s; received {counter.count:,}/{expected:,}, "
-        f"dropped {stats.telemetry_dropped})"
+        f"latency sample time → MQTT subscriber process ({name}, {vehicles} vehicles, "
+        f"bridge at {'every sample' if mqtt_rate_hz >= 1e6 else f'{mqtt_rate_hz:g} Hz/vehicle'}, "
+        f"{seconds:g} s; published {published:,}, received {len(lat):,}, "
+        f"dropped {stats.telemetry_dropped:,})"
     )
     row("p50", p50, "ms", lower=True)
     row("p99 (goal for the whole path: < 50 ms)", p99, "ms", lower=True)
@@ -385,14 +468,40 @@ async def main() -> None:
     parser.add_argument("--vehicles", type=int, default=50)
     parser.add_argument("--rate-hz", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--source",
+        choices=("synthetic", "fleet", "both"),
+        default="both",
+        help="latency source: synthetic samples, or the controller's Fleet fed PX4-rate MAVLink",
+    )
+    parser.add_argument(
+        "--mqtt-rate-hz",
+        type=float,
+        default=5.0,
+        help="bridge decimation for the second latency run (the first forwards every sample)",
+    )
+    parser.add_argument("--latency-subscriber", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.latency_subscriber:
+        await latency_subscriber(*args.latency_subscriber)
+        return
     mqtt = MqttConfig.from_url(args.broker)
     await bench_bus(max(args.samples, 100_000))
     bench_codec(args.samples)
     with tempfile.TemporaryDirectory() as tmp:
         await bench_mqtt_throughput(mqtt, args.samples, Path(tmp))
         await bench_events(mqtt, args.events, Path(tmp))
-        await latency(mqtt, args.vehicles, args.rate_hz, args.seconds, Path(tmp))
+        for mqtt_rate in (1e6, args.mqtt_rate_hz):
+            if args.source in ("synthetic", "both"):
+                await latency(
+                    mqtt, args.vehicles, args.rate_hz, args.seconds, Path(tmp),
+                    synthetic_producer, mqtt_rate,
+                )  # fmt: skip
+            if args.source in ("fleet", "both"):
+                await latency(
+                    mqtt, args.vehicles, args.rate_hz, args.seconds, Path(tmp),
+                    fleet_producer, mqtt_rate,
+                )  # fmt: skip
 
 
 if __name__ == "__main__":
