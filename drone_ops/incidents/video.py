@@ -34,8 +34,10 @@ import math
 import posixpath
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -51,7 +53,13 @@ from drone_ops.incidents.model import (
 )
 from drone_ops.store import Store
 from telemetry.errors import TelemetryError
-from telemetry.video import VideoEvidence, VideoRecorder
+from telemetry.video import (
+    IngestConfig,
+    LocalBlobStore,
+    VideoEvidence,
+    VideoRecorder,
+    VideoSource,
+)
 
 __all__ = [
     "CameraTime",
@@ -61,6 +69,7 @@ __all__ = [
     "VideoIncidents",
     "same_clock",
     "scaled_camera_time",
+    "video_evidence",
 ]
 
 log = logging.getLogger(__name__)
@@ -185,8 +194,12 @@ class VideoEvidenceCapture:
         video to capture (no vehicle, or that vehicle's camera is not recorded)."""
         if incident.vehicle_id is None or not self.records(incident.vehicle_id):
             return False
-        if self._tasks is None:
-            raise IncidentError("video evidence capture is not running: use 'async with' first")
+        if self._tasks is None:  # the incident is stored already: say so, don't fail it
+            log.warning(
+                "incident %s: video capture is not running, so it gets no video",
+                incident.incident_id,
+            )
+            return False
         if incident.incident_id in self._pending or incident.incident_id in self.results:
             return True
         self._pending[incident.incident_id] = self._tasks.create_task(
@@ -318,3 +331,41 @@ class VideoIncidents(Incidents):
         incident = await super().raise_incident(draft, actor=actor)
         self.capture.request(incident)
         return incident
+
+
+@asynccontextmanager
+async def video_evidence(
+    store: Store,
+    *,
+    sources: Mapping[str, VideoSource],
+    video_dir: Path,
+    config: VideoEvidenceConfig | None = None,
+    ingest: IngestConfig | None = None,
+    camera_now_us: Callable[[], int] | None = None,
+    speedup: float = 1.0,
+    retention_max_age_s: float | None = None,
+) -> AsyncIterator[VideoEvidenceCapture]:
+    """Record `sources` (vehicle id → stream) into `video_dir`, indexed in `store`, and
+    capture incident video; leaving ends captures first, then the recorder.
+
+    For a simulator, pass its clock as `camera_now_us` and its `speedup`: retention
+    ages and incident times are then read on the cameras' clock.
+    """
+    evidence = config or VideoEvidenceConfig()
+    ingest = ingest or IngestConfig(pre_s=evidence.pre_s, post_s=evidence.post_s)
+    recorder = VideoRecorder(
+        sources=sources,
+        blobs=LocalBlobStore(video_dir),
+        index=store,
+        config=ingest,
+        retention_max_age_s=retention_max_age_s,
+        now_us=camera_now_us or _wall_us,
+    )
+    camera_time = (
+        same_clock if camera_now_us is None else scaled_camera_time(camera_now_us, speedup)
+    )
+    async with (
+        recorder,
+        VideoEvidenceCapture(store, recorder, config=evidence, camera_time=camera_time) as capture,
+    ):
+        yield capture

@@ -20,10 +20,13 @@ import psycopg
 import pytest
 
 from drone_ops.incidents import (
+    BatteryRule,
     EvidenceLocker,
     IncidentDraft,
     IncidentError,
     Incidents,
+    RuleEngine,
+    RuleRunner,
     Severity,
     export_bundle,
 )
@@ -32,6 +35,7 @@ from drone_ops.incidents.video import (
     VideoEvidenceConfig,
     VideoIncidents,
     scaled_camera_time,
+    video_evidence,
 )
 from drone_ops.store import Store, StoreConfig, open_store
 from drone_ops.store.verify import verify_store
@@ -369,17 +373,14 @@ async def test_missing_footage_is_noted_on_the_incident_and_only_recorded_vehicl
     sqlite_store: Store, tmp_path: Path
 ) -> None:
     store = sqlite_store
-    recorder = VideoRecorder(
+    async with video_evidence(
+        store,
         sources={"v1": VideoSource(port=free_vehicle_ports(1)[0].video)},  # nobody sends
-        blobs=LocalBlobStore(tmp_path / "video"),
-        index=store,
-        config=IngestConfig(segment_s=1.0, ring_s=4.0, pre_s=1.0, post_s=1.0,
+        video_dir=tmp_path / "video",
+        config=VideoEvidenceConfig(pre_s=1, post_s=1),
+        ingest=IngestConfig(segment_s=1.0, ring_s=4.0, pre_s=1.0, post_s=1.0,
                             evidence_wait_wall_s=0.3),
-    )  # fmt: skip
-    async with (
-        recorder,
-        VideoEvidenceCapture(store, recorder, config=VideoEvidenceConfig(pre_s=1, post_s=1)) as cap,
-    ):
+    ) as cap:  # fmt: skip
         book = VideoIncidents(store, cap)
 
         def draft(vehicle_id: str | None) -> IncidentDraft:
@@ -391,8 +392,14 @@ async def test_missing_footage_is_noted_on_the_incident_and_only_recorded_vehicl
                 vehicle_id=vehicle_id,
             )
 
-        # As a rule raises it (RuleRunner calls raise_incident).
-        recorded = await book.raise_incident(draft("v1"), actor="rules")
+        # Raised by a rule: the runner works on the video-aware book unchanged.
+        runner = RuleRunner(RuleEngine([BatteryRule()]), book)
+        (recorded,) = await runner.sample(
+            TelemetrySample(
+                vehicle_id="v1", time_unix_us=time.time_ns() // 1000, boot_time_ms=0,
+                battery_pct=14.0,
+            )
+        )  # fmt: skip
         other = await book.raise_incident(draft("v2"), actor="rules")
         nobody = await book.raise_incident(draft(None), actor="rules")
         assert cap.pending == 1
