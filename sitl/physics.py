@@ -97,6 +97,7 @@ class FleetPhysics:
         self.land_m_s = np.full(n, 0.7)
         self.land_alt1_m = np.full(n, 10.0)
         self.yaw_rate_max = np.full(n, math.radians(45.0))
+        self.vert_acc_m_s2 = np.full(n, _VERT_ACC_M_S2)
         self.landing = np.zeros(n, dtype=bool)
         self.flying = np.zeros(n, dtype=bool)  # motors producing lift
         self.armed = np.zeros(n, dtype=bool)
@@ -165,7 +166,8 @@ class FleetPhysics:
         # Vertical (NED, + down): braking law toward the setpoint altitude,
         # or a steady descent while landing (slower below MPC_LAND_ALT1).
         alt = -pos[:, 2]
-        vz_brake = np.sqrt(2.0 * 0.5 * _VERT_ACC_M_S2 * np.abs(err[:, 2]))
+        vert_acc = self.vert_acc_m_s2
+        vz_brake = np.sqrt(2.0 * 0.5 * vert_acc * np.abs(err[:, 2]))
         vz_des = np.sign(err[:, 2]) * vz_brake
         vz_des = np.clip(vz_des, -self.up_m_s, self.down_m_s)
         land_rate = np.where(alt > self.land_alt1_m, self.down_m_s, self.land_m_s)
@@ -177,7 +179,7 @@ class FleetPhysics:
         with np.errstate(invalid="ignore", divide="ignore"):
             lim = np.where(dv_h_norm > max_dv, max_dv / dv_h_norm, 1.0)
         dv_h = dv_h * lim[:, None]
-        dv_z = np.clip(vz_des - vel[:, 2], -_VERT_ACC_M_S2 * h, _VERT_ACC_M_S2 * h)
+        dv_z = np.clip(vz_des - vel[:, 2], -vert_acc * h, vert_acc * h)
         dv = np.column_stack((dv_h, dv_z))
         dv[~flying] = -vel[~flying]
         self.acc = dv / h

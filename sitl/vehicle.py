@@ -71,6 +71,7 @@ FAILURE_UNIT_BATTERY = 100
 FAILURE_UNIT_MAVLINK_SIGNAL = 105
 FAILURE_OK, FAILURE_OFF, FAILURE_GARBAGE, FAILURE_WRONG = 0, 1, 3, 4
 _ALT_ACCEPT_M = 0.8  # PX4's NAV_MC_ALT_RAD
+_SPOOLUP_S = 1.5  # motors spin up after arming before the vehicle lifts
 _WALL_LINK_GRACE_S = 3.0  # a client's 1 Hz wall heartbeat must be missed this long too
 
 
@@ -634,7 +635,7 @@ class SimVehicle:
         self.armed = True
         now = self.now_s()
         self._armed_at_s = now
-        self._spool_until_s = now + 1.0
+        self._spool_until_s = now + _SPOOLUP_S
         self._phys.armed[self.i] = True
         lat, lon = self.position()
         self._set_home(lat, lon, self.amsl_m())
@@ -742,7 +743,7 @@ class SimVehicle:
         on_ground = self.height_m() <= 0.05
         self.phase = Phase.SPOOLUP if on_ground else Phase.TAKEOFF
         if on_ground:
-            self._spool_until_s = max(self._spool_until_s, self.now_s() + 1.0)
+            self._spool_until_s = max(self._spool_until_s, self.now_s() + _SPOOLUP_S)
 
     def _start_land(self) -> None:
         self._hold_here()
@@ -961,6 +962,8 @@ class SimVehicle:
             self.mode is FlightMode.AUTO_TAKEOFF
         )
         phys.up_m_s[i] = p.clamped("MPC_TKO_SPEED") if taking_off else p.clamped("MPC_Z_VEL_MAX_UP")
+        # PX4 ramps the climb rate up over MPC_TKO_RAMP_T (3 s) on takeoff.
+        phys.vert_acc_m_s2[i] = 0.4 if taking_off else 3.0
         phys.down_m_s[i] = p.clamped("MPC_Z_VEL_MAX_DN")
         phys.land_m_s[i] = p.clamped("MPC_LAND_SPEED")
         phys.land_alt1_m[i] = p.clamped("MPC_LAND_ALT1")
