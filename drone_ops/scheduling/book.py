@@ -411,6 +411,32 @@ class ScheduleBook:
         """Record why an attempt did not start (the run stays claimed for a retry)."""
         await self._set_run(run_id, "schedule.run.retry", detail=detail)
 
+    async def finish_runs_of_sortie(
+        self, sortie_id: int, *, outcome: str, now: datetime, detail: str
+    ) -> None:
+        """Close the run a sortie was flying (shutdown, take-over)."""
+
+        def work() -> None:
+            with write_tx(self.store.engine) as conn:
+                done = conn.execute(
+                    update(schedule_runs)
+                    .where(
+                        schedule_runs.c.sortie_id == sortie_id,
+                        schedule_runs.c.finished_us.is_(None),
+                    )
+                    .values(status=outcome[:16], finished_us=us_from_dt(now), detail=detail)
+                )
+                if done.rowcount:
+                    append_in_tx(
+                        conn,
+                        actor=self.actor,
+                        action="schedule.run.end",
+                        target=f"sortie:{sortie_id}",
+                        payload={"status": outcome, "detail": detail},
+                    )
+
+        await self.store.run(work)
+
     async def runs(self, name: str | None = None, *, limit: int = 1000) -> list[RunRecord]:
         def work() -> list[RunRecord]:
             query = (

@@ -35,7 +35,7 @@ from drone_ops.errors import DroneOpsError
 from drone_ops.fleet import Fleet
 from drone_ops.lease import LeaseKeeper
 from drone_ops.preflight import battery_need_pct
-from drone_ops.scheduling.book import ClaimedRun, ScheduleBook, us_from_dt
+from drone_ops.scheduling.book import ClaimedRun, ScheduleBook
 from drone_ops.scheduling.clock import Clock
 from drone_ops.scheduling.plans import load_plan
 from drone_ops.scheduling.readiness import select_vehicle
@@ -44,7 +44,7 @@ from drone_ops.state import VehicleState
 from drone_ops.store import Store
 from drone_ops.store.audit_chain import append_in_tx
 from drone_ops.store.engine import read_tx, write_tx
-from drone_ops.store.schema import schedule_runs, sorties
+from drone_ops.store.schema import sorties
 from missions.errors import MissionsError
 from missions.plan import Home
 
@@ -148,6 +148,8 @@ class Scheduler:
         self.stats = SchedulerStats()
         self._reserved: set[str] = set()  # vehicles chosen for a run (or adopted)
         self._last_flown_s: dict[str, float] = {}  # clock time each vehicle last took a run
+        # vehicles fully connected (MAVSDK bound); None: every vehicle in the fleet
+        self.connected: set[str] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -268,6 +270,8 @@ class Scheduler:
     async def _choose(self, run: ClaimedRun) -> tuple[str | None, str]:
         """Reserve a ready vehicle (and its lease); else the reason none could fly."""
         states = self.fleet.states()
+        if self.connected is not None:
+            states = {v: s for v, s in states.items() if v in self.connected}
         need = self._need_pct(run, states)
         excluded: dict[str, str] = {}
         while True:
@@ -368,8 +372,11 @@ class Scheduler:
             )
             outcome = SortieOutcome.COMPLETED if done else SortieOutcome.ABORTED
             await self.store.close_sortie(sortie_id, outcome=outcome, actor=self.holder)
-            await self.store.run(
-                _finish_runs_of_sortie, self.store, sortie_id, outcome.value, self.clock.now()
+            await self.book.finish_runs_of_sortie(
+                sortie_id,
+                outcome=outcome.value,
+                now=self.clock.now(),
+                detail=f"taken over by {self.holder} after the lease expired",
             )
             self.stats.outcomes[outcome.value] += 1
         finally:
@@ -407,13 +414,4 @@ def _note_adoption(store: Store, sortie_id: int, vehicle_id: str, holder: str) -
             action="sortie.take_over",
             target=f"sortie:{sortie_id}",
             payload={"vehicle_id": vehicle_id, "reason": "previous controller's lease expired"},
-        )
-
-
-def _finish_runs_of_sortie(store: Store, sortie_id: int, outcome: str, now: Any) -> None:
-    with write_tx(store.engine) as conn:
-        conn.execute(
-            update(schedule_runs)
-            .where(schedule_runs.c.sortie_id == sortie_id)
-            .values(status=outcome[:16], finished_us=us_from_dt(now), detail="taken over")
         )

@@ -1,0 +1,433 @@
+"""`drone-ops serve`: the unattended controller.
+
+One process runs the fleet, the scheduler, the incident rules, the store
+writer, the MQTT bridge (when a broker is configured) and a Prometheus
+endpoint, until `stop` is set (SIGTERM/SIGINT in the CLI). Several `serve`
+processes may share one PostgreSQL store: each then leases the vehicles it
+commands (`drone_ops.lease`), every command carries the lease's fencing
+token, and each scheduled run is claimed once.
+
+Shutdown leaves vehicles safe and the record complete: every vehicle flying a
+sortie is sent home (RTL, which PX4 flies to a landing on its own), its
+sortie is closed as `aborted` with that reason, the leases are released for
+a peer to take over, and only then are the links closed.
+
+Configuration (TOML):
+
+    [service]
+    controller_id = "ctl-a"                  # default: host-pid
+    store = "postgresql://127.0.0.1/drone_ops" # default sqlite:///var/drone-ops.db
+    metrics_port = 9108                      # 0 picks a free port; -1 turns it off
+    metrics_addr = "127.0.0.1"
+    leases = true                            # default: on for PostgreSQL, off for SQLite
+    lease_ttl_s = 10
+    tlog_dir = "var/tlog"
+    mqtt = "mqtt://127.0.0.1:1883"           # optional telemetry bridge
+    fleet = "default"                        # MQTT fleet name
+    controller_config = "controller.toml"    # optional: timeouts, preflight, safety
+    speedup = 1.0                            # vehicle seconds per wall second (simulators)
+
+    [[vehicles]]
+    id = "v1"
+    connect = "px4:0"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import tomllib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drone_ops.audit import AuditLog
+from drone_ops.commands import VehicleError
+from drone_ops.config import ControllerConfig, load_config
+from drone_ops.errors import DroneOpsError
+from drone_ops.fleet import Fleet
+from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
+from drone_ops.lease import FencedAuditLog, LeaseKeeper
+from drone_ops.metrics import ControllerCollector, MetricsServer
+from drone_ops.scheduling.book import ScheduleBook
+from drone_ops.scheduling.clock import Clock, ScaledClock, SystemClock
+from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
+from drone_ops.store import SortieOutcome, Store, StoreWriter, open_store
+from drone_ops.store.config import DEFAULT_STORE_URL, StoreConfig
+from telemetry.bus import Bus, Policy
+from telemetry.sample import TelemetrySample
+
+__all__ = [
+    "JsonLogFormatter",
+    "Service",
+    "ServiceConfig",
+    "ServiceError",
+    "VehicleLink",
+    "load_service_config",
+    "running_service",
+]
+
+log = logging.getLogger("drone_ops.service")
+
+
+class ServiceError(DroneOpsError):
+    """The service configuration is wrong or the service cannot start."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehicleLink:
+    vehicle_id: str
+    connect: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceConfig:
+    controller_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    store: str = DEFAULT_STORE_URL
+    vehicles: tuple[VehicleLink, ...] = ()
+    metrics_port: int = 9108  # 0: any free port; -1: no endpoint
+    metrics_addr: str = "127.0.0.1"
+    leases: bool | None = None  # None: on for PostgreSQL, off for SQLite
+    lease_ttl_s: float = 10.0
+    tlog_dir: Path | None = Path("var/tlog")
+    mqtt: str | None = None
+    fleet: str = "default"
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    scheduler_poll_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.controller_id.strip():
+            raise ServiceError("controller_id is empty: give each controller a name")
+        if not -1 <= self.metrics_port <= 65535:
+            raise ServiceError(f"metrics_port {self.metrics_port} is not a TCP port (or -1: off)")
+        if not self.lease_ttl_s > 0:
+            raise ServiceError(f"lease_ttl_s {self.lease_ttl_s} must be > 0")
+        ids = [v.vehicle_id for v in self.vehicles]
+        if len(set(ids)) != len(ids):
+            raise ServiceError("[[vehicles]] lists a vehicle id twice")
+
+    @property
+    def use_leases(self) -> bool:
+        if self.leases is not None:
+            return self.leases
+        return not StoreConfig(url=self.store).is_sqlite
+
+
+_SERVICE_KEYS = {
+    "controller_id",
+    "store",
+    "metrics_port",
+    "metrics_addr",
+    "leases",
+    "lease_ttl_s",
+    "tlog_dir",
+    "mqtt",
+    "fleet",
+    "controller_config",
+    "speedup",
+    "scheduler_poll_s",
+}
+
+
+def load_service_config(path: str | Path) -> ServiceConfig:
+    """Read the TOML file described in the module docstring; errors name the key."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ServiceError(f"cannot read config {p}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ServiceError(f"config {p} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"service", "vehicles"})
+    if unknown:
+        raise ServiceError(f"config {p}: unknown tables {unknown}; known: [service], [[vehicles]]")
+    svc = data.get("service", {})
+    if not isinstance(svc, dict):
+        raise ServiceError(f"config {p}: [service] must be a table")
+    bad = sorted(set(svc) - _SERVICE_KEYS)
+    if bad:
+        raise ServiceError(f"config {p}: [service] has unknown keys {bad}")
+    vehicles: list[VehicleLink] = []
+    for i, v in enumerate(data.get("vehicles", [])):
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str) or "connect" not in v:
+            raise ServiceError(f"config {p}: [[vehicles]] entry {i + 1} needs id and connect")
+        vehicles.append(VehicleLink(vehicle_id=v["id"], connect=str(v["connect"])))
+    controller = ControllerConfig()
+    if "controller_config" in svc:
+        controller = load_config(p.parent / str(svc.pop("controller_config")))
+    speedup = svc.pop("speedup", None)
+    if speedup is not None:
+        controller = controller.scaled(float(speedup))
+    if "tlog_dir" in svc:
+        svc["tlog_dir"] = Path(svc["tlog_dir"]) if svc["tlog_dir"] else None
+    try:
+        return ServiceConfig(vehicles=tuple(vehicles), controller=controller, **svc)
+    except TypeError as exc:
+        raise ServiceError(f"config {p}: {exc}") from exc
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (+ exception text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("vehicle", "controller", "sortie", "run"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(out, ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class Service:
+    """Handles on the running parts (for the CLI, tests and metrics)."""
+
+    config: ServiceConfig
+    store: Store
+    fleet: Fleet
+    scheduler: Scheduler
+    book: ScheduleBook
+    leases: LeaseKeeper | None
+    metrics: MetricsServer | None
+    sample_bus: Bus[TelemetrySample]
+    sortie_outcomes: Counter[str] = field(default_factory=Counter)
+
+    async def make_safe(self) -> list[str]:
+        """Send every vehicle flying a sortie home and close its record as aborted.
+
+        Returns the vehicles sent home. Vehicles whose lease we no longer hold
+        are someone else's to command: they are left alone.
+        """
+        sent: list[str] = []
+        for vid in self.fleet.vehicles():
+            sortie = self.fleet.sortie(vid)
+            state = self.fleet.state(vid)
+            if sortie is None and not state.in_air:
+                continue
+            try:
+                await self.fleet.session(vid).return_to_launch(actor=self.config.controller_id)
+                sent.append(vid)
+                log.info("sent %s home (RTL) for shutdown", vid, extra={"vehicle": vid})
+            except (VehicleError, DroneOpsError) as exc:
+                log.warning("could not send %s home: %s", vid, exc, extra={"vehicle": vid})
+            if sortie is not None and sortie.sortie_id:
+                await self.store.close_sortie(
+                    sortie.sortie_id, outcome=SortieOutcome.ABORTED, actor=self.config.controller_id
+                )
+                await self.book.finish_runs_of_sortie(
+                    sortie.sortie_id,
+                    outcome=SortieOutcome.ABORTED.value,
+                    now=self.scheduler.clock.now(),
+                    detail="controller shut down; vehicle sent home (RTL)",
+                )
+                self.sortie_outcomes[SortieOutcome.ABORTED.value] += 1
+        return sent
+
+
+@asynccontextmanager
+async def running_service(
+    config: ServiceConfig,
+    *,
+    clock: Clock | None = None,
+    extra_vehicles: tuple[VehicleLink, ...] = (),
+) -> AsyncIterator[Service]:
+    """Start everything; leaving makes vehicles safe, records it, and stops everything."""
+    me = config.controller_id
+    clock = clock or (
+        SystemClock()
+        if config.controller.speedup == 1.0
+        else ScaledClock(speedup=config.controller.speedup)
+    )
+    async with AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(config.store))
+        book = ScheduleBook(store, actor=me)
+        recorder = RunLinkingRecorder(store, book, holder=me)
+        keeper: LeaseKeeper | None = None
+        audit: AuditLog = store.audit
+        if config.use_leases:
+            keeper = await stack.enter_async_context(
+                LeaseKeeper.running(store.engine, holder=me, ttl_s=config.lease_ttl_s)
+            )
+            audit = FencedAuditLog(store.audit, keeper)
+        sample_bus: Bus[TelemetrySample] = Bus()
+        stack.callback(sample_bus.close)
+        outcomes: Counter[str] = Counter()
+        fleet = await stack.enter_async_context(
+            Fleet(
+                audit=audit,
+                config=config.controller,
+                recorder=recorder,
+                sample_bus=sample_bus,
+                tlog_dir=config.tlog_dir,
+                actor=me,
+            )
+        )
+        tg = await stack.enter_async_context(asyncio.TaskGroup())
+        tasks: list[asyncio.Task[None]] = []
+        stack.callback(lambda: [t.cancel() for t in tasks])
+
+        # telemetry into the store, never dropped (LOSSLESS spills to disk when behind)
+        writer = StoreWriter(store)
+        store_sub = await stack.enter_async_context(
+            sample_bus.subscribe("store-writer", policy=Policy.LOSSLESS, maxsize=50_000)
+        )
+        tasks.append(tg.create_task(_write_samples(writer, store_sub), name="store-writer"))
+        rules_sub = await stack.enter_async_context(
+            sample_bus.subscribe("incident-rules", policy=Policy.LOSSLESS, maxsize=50_000)
+        )
+        runner = RuleRunner(RuleEngine(default_rules()), Incidents(store), actor=f"rules:{me}")
+        tasks.append(tg.create_task(runner.run_subscription(rules_sub), name="incident-rules"))
+        if config.mqtt:
+            await _start_bridge(stack, config, sample_bus)
+
+        scheduler = await stack.enter_async_context(
+            Scheduler(
+                book=book,
+                fleet=fleet,
+                store=store,
+                clock=clock,
+                holder=me,
+                recorder=recorder,
+                leases=keeper,
+                poll_s=config.scheduler_poll_s,
+            )
+        )
+        scheduler.connected = set()
+        for link in (*config.vehicles, *extra_vehicles):
+            await fleet.add_vehicle(link.vehicle_id, link.connect, wait=False)
+            log.info("vehicle %s on %s", link.vehicle_id, link.connect)
+            tasks.append(
+                tg.create_task(
+                    _connect(fleet, scheduler, link.vehicle_id), name=f"connect:{link.vehicle_id}"
+                )
+            )
+        metrics: MetricsServer | None = None
+        service = Service(
+            config=config,
+            store=store,
+            fleet=fleet,
+            scheduler=scheduler,
+            book=book,
+            leases=keeper,
+            metrics=None,
+            sample_bus=sample_bus,
+            sortie_outcomes=outcomes,
+        )
+        if config.metrics_port >= 0:
+            collector = ControllerCollector(
+                states=fleet.states,
+                buses={
+                    "telemetry": sample_bus,
+                    "state": fleet.state_bus,
+                    "progress": fleet.progress_bus,
+                },
+                sortie_outcomes=_outcomes(service),
+                schedule_counts=_schedule_counts(scheduler),
+            )
+            metrics = stack.enter_context(
+                MetricsServer(collector, port=config.metrics_port, addr=config.metrics_addr)
+            )
+            service.metrics = metrics
+            log.info("metrics on http://%s:%d/metrics", config.metrics_addr, metrics.port)
+        log.info("controller %s serving (store %s)", me, StoreConfig(url=config.store).display())
+        try:
+            yield service
+        finally:
+            log.info("controller %s shutting down: making vehicles safe", me)
+            await asyncio.shield(service.make_safe())
+
+
+def _outcomes(service: Service) -> Callable[[], dict[str, int]]:
+    def read() -> dict[str, int]:
+        total = Counter(service.scheduler.stats.outcomes)
+        total.update(service.sortie_outcomes)
+        return dict(total)
+
+    return read
+
+
+def _schedule_counts(scheduler: Scheduler) -> Callable[[], dict[str, int]]:
+    def read() -> dict[str, int]:
+        s = scheduler.stats
+        return {
+            "claimed": s.claimed,
+            "flown": s.flown,
+            "skipped": s.skipped,
+            "retries": s.retries,
+            "adopted": s.adopted,
+        }
+
+    return read
+
+
+async def _connect(fleet: Fleet, scheduler: Scheduler, vehicle_id: str) -> None:
+    """Wait for a vehicle (however long it takes to appear), then let the scheduler use it."""
+    while True:
+        try:
+            await fleet.session(vehicle_id).wait_connected()
+        except DroneOpsError as exc:
+            log.warning("%s", exc, extra={"vehicle": vehicle_id})
+            continue
+        assert scheduler.connected is not None
+        scheduler.connected.add(vehicle_id)
+        scheduler.wake()
+        log.info("vehicle %s ready", vehicle_id, extra={"vehicle": vehicle_id})
+        return
+
+
+async def _write_samples(writer: StoreWriter, sub: Any) -> None:
+    from telemetry.errors import BusClosedError
+
+    while True:
+        try:
+            batch = await sub.get_batch(2000)
+        except BusClosedError:
+            return
+        await writer.write(batch)
+
+
+async def _start_bridge(
+    stack: AsyncExitStack, config: ServiceConfig, bus: Bus[TelemetrySample]
+) -> None:
+    from telemetry import BridgeConfig, MqttBridge, MqttConfig
+
+    assert config.mqtt is not None
+    outbox = Path("var") / f"mqtt-outbox-{config.controller_id}.sqlite"
+    outbox.parent.mkdir(parents=True, exist_ok=True)
+    bridge = MqttBridge(
+        MqttConfig.from_url(config.mqtt),
+        BridgeConfig(fleet=config.fleet, controller_id=config.controller_id, outbox_path=outbox),
+        bus,
+    )
+    await stack.enter_async_context(bridge)
+    log.info("telemetry bridge to %s (fleet %s)", config.mqtt, config.fleet)
+
+
+async def serve_until(
+    config: ServiceConfig,
+    stop: asyncio.Event,
+    *,
+    clock: Clock | None = None,
+    extra_vehicles: tuple[VehicleLink, ...] = (),
+    on_ready: Callable[[Service], None] | None = None,
+) -> None:
+    """Run the service until `stop` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    async with running_service(config, clock=clock, extra_vehicles=extra_vehicles) as service:
+        if on_ready is not None:
+            on_ready(service)
+        await stop.wait()
+    with contextlib.suppress(Exception):
+        log.info("controller %s stopped", config.controller_id)

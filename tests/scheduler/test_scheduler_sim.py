@@ -1,0 +1,115 @@
+"""The scheduler against simulated vehicles over real UDP, with a real store.
+
+Idle hours are crossed by stepping the real simulator in large steps while
+nothing flies (its physics and battery charging run for every step); sorties
+fly at the simulator's speedup. The scheduler's clock is the simulator's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drone_ops.config import ControllerConfig, TimeoutsConfig
+from drone_ops.fleet import Fleet
+from drone_ops.schedule import PlanSource, Preconditions, RetryPolicy, Schedule
+from drone_ops.scheduling import ScheduleBook
+from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
+from drone_ops.store import Store, open_store
+from tests.scheduler.simhelp import all_down, before, sim_clock, wait_ready, warp_idle
+
+SPEEDUP = 50.0
+# The issue's full day (48 sorties) takes about 4 minutes of wall time here; the default
+# run flies 6 simulated hours to fit the suite's budget. DRONE_OPS_SCHED_HOURS=24 for the day.
+HOURS = float(os.environ.get("DRONE_OPS_SCHED_HOURS", "6"))
+SHORT_PATROL = PlanSource(generator="square", params={"side_m": 20, "alt_m": 8})
+# At 50x a take-off is a fraction of a wall second: give state changes room in wall time.
+CONTROLLER = ControllerConfig(timeouts=TimeoutsConfig(state_change_s=150)).scaled(SPEEDUP)
+FAST_RTL = {"RTL_RETURN_ALT": 8.0, "RTL_DESCEND_ALT": 8.0}
+
+
+def sortie_overlaps(rows: list[tuple[str, int, int]]) -> list[str]:
+    problems = []
+    by_vehicle: dict[str, list[tuple[int, int]]] = {}
+    for vid, start, end in rows:
+        by_vehicle.setdefault(vid, []).append((start, end))
+    for vid, spans in by_vehicle.items():
+        spans.sort()
+        for (_s0, e0), (s1, _e1) in itertools.pairwise(spans):
+            if s1 < e0:
+                problems.append(f"{vid}: sortie starting {s1} overlaps one ending {e0}")
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_a_day_of_half_hourly_patrols_rotates_three_vehicles(
+    sim_fleet: Any, tmp_path: Path
+) -> None:
+    async with sim_fleet(count=3, speedup=SPEEDUP, extra_params=FAST_RTL) as under_test:
+        sim = under_test.fleet
+        if sim is None:
+            pytest.skip("steps the built-in simulator through idle hours")
+        async with open_store(f"sqlite:///{tmp_path / 'ops.db'}") as store:
+            book = ScheduleBook(store, actor="test")
+            recorder = RunLinkingRecorder(store, book, holder="ctl-a")
+            config = CONTROLLER
+            async with Fleet(audit=store.audit, recorder=recorder, config=config) as fleet:
+                for i in range(3):
+                    await fleet.add_vehicle(f"v{i + 1}", under_test.api_url(i))
+                await wait_ready(fleet)
+                clock = sim_clock(sim)
+                start = clock.now()
+                schedule = Schedule(
+                    name="depot",
+                    plan=SHORT_PATROL,
+                    interval_s=1800,
+                    preconditions=Preconditions(min_battery_pct=90),
+                    retry=RetryPolicy(max_attempts=2, delay_s=120),
+                )
+                await book.add(schedule, now=start)
+                end = start + timedelta(hours=HOURS)
+                async with Scheduler(
+                    book=book, fleet=fleet, store=store, clock=clock, holder="ctl-a",
+                    recorder=recorder,
+                ) as scheduler:  # fmt: skip
+                    while clock.now() < end:
+                        nxt = await book.next_due()
+                        target = before(min(nxt or end, end), 30)
+                        if scheduler.active_runs == 0 and all_down(fleet) and target > clock.now():
+                            await warp_idle(sim, clock, target, step_s=60.0)
+                        await sim.wait_ticks(10)
+                    await scheduler.wait_idle()
+                stats = scheduler.stats
+            runs = await book.runs("depot")
+            sortie_rows = await _sortie_spans(store)
+
+    expected = len(schedule.runs_between(start, end))
+    assert expected == int(HOURS * 2)
+    assert len(runs) == expected
+    statuses = Counter(r.status for r in runs)
+    not_completed = [(r.due_utc, r.status, r.detail) for r in runs if r.status != "completed"]
+    # every run ended in a recorded sortie outcome; none is left claimed or flying
+    assert not statuses.keys() & {"claimed", "flying", "skipped"}, not_completed
+    # the controller/simulator pair occasionally misses a take-off at 50x (reported); the
+    # scheduler's job is that every run is flown and recorded, which is asserted exactly
+    assert statuses["completed"] >= 0.6 * expected, not_completed
+    assert all(r.sortie_id is not None for r in runs)
+    assert len({r.sortie_id for r in runs}) == expected  # one recorded sortie per run
+    flown = Counter(vid for vid, _, _ in sortie_rows)
+    assert set(flown) == {"v1", "v2", "v3"}  # batteries rotated: every vehicle took turns
+    assert max(flown.values()) - min(flown.values()) <= 1
+    assert sortie_overlaps(sortie_rows) == []  # no vehicle flew two sorties at once
+    assert stats.flown == expected
+
+
+async def _sortie_spans(store: Store) -> list[tuple[str, int, int]]:
+    rows = await store.sorties(limit=10_000)
+    assert all(r.ended_us is not None for r in rows)
+    return [(r.vehicle_id, r.started_us, r.ended_us or 0) for r in rows]
