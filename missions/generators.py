@@ -43,6 +43,7 @@ __all__ = [
     "CoverageSpec",
     "GeneratorError",
     "coverage",
+    "detour",
     "orbit",
     "perimeter",
     "route",
@@ -714,6 +715,39 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
     out = _route_inside(home_xy, path[0], room_ws)[:-1] + path
     back = _route_inside(path[-1], home_xy, room_ws)[:-1]
     return out + back
+
+
+def detour(
+    start: GeoPoint, end: GeoPoint, obstacles: Sequence[BaseGeometry], *, margin_m: float = 5.0
+) -> list[GeoPoint]:
+    """Waypoints between `start` and `end` that keep both legs out of `obstacles`.
+
+    For flights the vehicle makes in a straight line whatever the pattern (the
+    climb-out from home, the return to it). Empty when the straight line is
+    clear, or when an end point is itself inside an obstacle (nothing to
+    route; the plan check reports it).
+    """
+    if not obstacles:
+        return []
+    frame = LocalFrame(start.lat_deg, start.lon_deg)
+    a = frame.point_xy(start.lat_deg, start.lon_deg)
+    b = frame.point_xy(end.lat_deg, end.lon_deg)
+    blocked = unary_union([p for z in obstacles for p in _polygons(frame.geom_to_xy(z))])
+    minx, miny, maxx, maxy = unary_union([blocked, Point(a), Point(b)]).bounds
+    room = box(minx - 500, miny - 500, maxx + 500, maxy + 500).difference(_grown(blocked, margin_m))
+    if not (room.covers(Point(a)) and room.covers(Point(b))):
+        return []
+    ws = _make_ws(frame=frame, cover=room, fly=room, nofly=blocked, fence=None, margin_m=margin_m)
+    between = _route_inside(a, b, ws)[:-1]
+    if not between:
+        return []
+    lats, lons = frame.to_latlon(
+        np.array([p[0] for p in between]), np.array([p[1] for p in between])
+    )
+    return [
+        GeoPoint(lat_deg=la, lon_deg=lo)
+        for la, lo in zip(lats.tolist(), lons.tolist(), strict=True)
+    ]
 
 
 def _best_angle(ws: _Workspace, spec: CoverageSpec) -> float:

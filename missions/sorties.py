@@ -11,15 +11,43 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from shapely.geometry import Point, Polygon
+from shapely.geometry.base import BaseGeometry
+
 from missions.energy import EnergyModel, estimate_flight, plan_home
 from missions.errors import MissionsError
-from missions.plan import CameraAction, ItemKind, MissionItem, PatrolPlan
+from missions.generators import detour
+from missions.geo import LocalFrame
+from missions.plan import CameraAction, GeoPoint, ItemKind, MissionItem, PatrolPlan
 
 __all__ = ["SortieError", "split_sorties"]
 
 
 class SortieError(MissionsError, ValueError):
     """A plan that cannot be split into feasible sorties."""
+
+
+def _exclusions(plan: PatrolPlan) -> list[BaseGeometry]:
+    """The plan's exclusion polygons and circles as lon/lat shapely polygons."""
+    zones: list[BaseGeometry] = [
+        Polygon([(v.lon_deg, v.lat_deg) for v in p.vertices])
+        for p in plan.fence.polygons
+        if not p.inclusion
+    ]
+    for c in plan.fence.circles:
+        if not c.inclusion:
+            frame = LocalFrame(c.center.lat_deg, c.center.lon_deg)
+            zones.append(frame.geom_to_lonlat(Point(0.0, 0.0).buffer(c.radius_m)))
+    return zones
+
+
+def _transit(
+    a: GeoPoint, b: GeoPoint, zones: list[BaseGeometry], margin_m: float, alt_m: float
+) -> list[MissionItem]:
+    return [
+        MissionItem(kind=ItemKind.WAYPOINT, lat_deg=p.lat_deg, lon_deg=p.lon_deg, rel_alt_m=alt_m)
+        for p in detour(a, b, zones, margin_m=margin_m)
+    ]
 
 
 def _sortie(plan: PatrolPlan, run: list[MissionItem], speed: float | None, n: int) -> PatrolPlan:
@@ -29,6 +57,17 @@ def _sortie(plan: PatrolPlan, run: list[MissionItem], speed: float | None, n: in
     if video:
         body[0] = replace(body[0], camera=CameraAction.START_VIDEO)
         body[-1] = replace(body[-1], camera=CameraAction.STOP_VIDEO)
+    zones = _exclusions(plan)
+    if zones:  # climb-out and return fly straight: keep them out of the zones
+        margin = float(plan.params.get("margin_m", 5.0) or 0.0)
+        at_home = GeoPoint(lat_deg=home.lat_deg, lon_deg=home.lon_deg)
+        first = GeoPoint(lat_deg=body[0].lat_deg, lon_deg=body[0].lon_deg)
+        last = GeoPoint(lat_deg=body[-1].lat_deg, lon_deg=body[-1].lon_deg)
+        body = [
+            *_transit(at_home, first, zones, margin, body[0].rel_alt_m),
+            *body,
+            *_transit(last, at_home, zones, margin, body[-1].rel_alt_m),
+        ]
     takeoff = MissionItem(
         kind=ItemKind.TAKEOFF,
         lat_deg=home.lat_deg,

@@ -137,3 +137,14 @@ def test_energy_model_numbers_match_design_notes() -> None:
     land_j = (20 / 1.5 + 10 / 0.7) * 190
     assert est.energy_wh * 3600 == pytest.approx(cruise_j + climb_j + land_j, rel=1e-3)
     assert est.distance_m == pytest.approx(2000, rel=1e-3)
+
+
+def test_sorties_climb_out_and_return_around_a_nofly_zone_near_home() -> None:
+    area = FRAME.geom_to_lonlat(Polygon([(-600, 150), (600, 150), (600, 1000), (-600, 1000)]))
+    zone = FRAME.geom_to_lonlat(Polygon([(-300, 40), (300, 40), (300, 100), (-300, 100)]))
+    plan = coverage(area, home=HOME, nofly=[zone], spec=CoverageSpec(alt_m=40, side_overlap=0.6))
+    sorties = split_sorties(plan)
+    assert len(sorties) >= 3
+    for sortie in sorties:
+        report = check_plan(sortie, limits=Limits(max_distance_m=None))
+        assert report.ok, [str(v) for v in report.violations]
