@@ -51,6 +51,8 @@ class Outbox:
         self._executor: ThreadPoolExecutor | None = None
         self._db: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[tuple[str, bytes, int, int], asyncio.Future[int]]] = []
+        self._committing = False
         self._count = 0
         self._added = asyncio.Event()
         self._empty = asyncio.Event()
@@ -82,20 +84,60 @@ class Outbox:
             self._executor = None
 
     async def put(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Store a message durably; returns its id once it is on disk."""
+        """Store a message durably; returns its id once it is on disk.
 
-        def insert() -> int:
+        Group commit: messages put while a commit is in progress are written
+        together in the next transaction (one fsync for the group), in the
+        order they were put. A caller cancelled while waiting may still have
+        its message delivered (at least once, as QoS 1 promises anyway).
+        """
+        if self._executor is None:
+            raise OutboxError("the MQTT outbox is not open; use it inside 'async with'")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(((topic, payload, qos, int(retain)), done))
+        if not self._committing:
+            self._start_commit()
+        return await asyncio.shield(done)
+
+    def _start_commit(self) -> None:
+        group, self._pending = self._pending, []
+        self._committing = True
+        rows = [row for row, _ in group]
+
+        def insert() -> list[int]:
             db = self._require_db()
+            ids = []
             with db:
-                cur = db.execute(
-                    "INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
-                    (topic, payload, qos, int(retain)),
-                )
-            assert cur.lastrowid is not None
-            self._changed(+1)
-            return cur.lastrowid
+                for row in rows:
+                    cur = db.execute(
+                        "INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)", row
+                    )
+                    assert cur.lastrowid is not None
+                    ids.append(cur.lastrowid)
+            self._changed(len(ids))
+            return ids
 
-        return await self._run(insert)
+        assert self._executor is not None
+        commit = asyncio.get_running_loop().run_in_executor(self._executor, insert)
+
+        def finished(f: asyncio.Future[list[int]]) -> None:
+            self._committing = False
+            exc = f.exception()
+            for i, (_, waiter) in enumerate(group):
+                if waiter.done():
+                    continue
+                if exc is not None:
+                    waiter.set_exception(
+                        OutboxError(f"MQTT outbox {self._path} failed: {exc}")
+                        if isinstance(exc, sqlite3.Error)
+                        else exc
+                    )
+                else:
+                    waiter.set_result(f.result()[i])
+            if self._pending:
+                self._start_commit()
+
+        commit.add_done_callback(finished)
 
     async def peek(self, limit: int) -> list[OutboxMessage]:
         """The oldest `limit` messages, in order, without removing them."""
