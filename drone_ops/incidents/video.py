@@ -16,6 +16,11 @@ stream lost) is said in an audited note on the incident, never silently.
         book = VideoIncidents(store, capture)  # a drop-in `Incidents`
         await book.mark(vehicle_id="v1", note="person on the roof", actor="operator")
 
+Incidents raised elsewhere — the CLI's `drone-ops incidents mark` in another
+process, another controller on the shared store, code using a plain
+`Incidents` — are found by a sweep (every `sweep_every_s`) and get their
+video too, as long as this process records that vehicle.
+
 Clocks: incidents are stamped on the controller's UTC clock, video on the
 camera's. They are the same clock for real cameras (both UTC); a simulator
 running faster than real time has its own, so give `camera_time=
@@ -29,6 +34,7 @@ so leave it before the recorder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import posixpath
@@ -112,6 +118,10 @@ class VideoEvidenceConfig:
     post_s: float = 20.0
     actor: str = "video"
     max_concurrent_cuts: int = 2  # cutting and JPEG encoding cost CPU; waiting does not
+    # Look for incidents raised elsewhere (the CLI's `incidents mark`, another process on
+    # the shared store, a plain `Incidents`) every this many wall seconds; None: don't.
+    sweep_every_s: float | None = 5.0
+    sweep_lookback_s: float = 0.0  # also incidents this long before the start (a restart)
 
     def __post_init__(self) -> None:
         for name, value in (("pre_s", self.pre_s), ("post_s", self.post_s)):
@@ -121,6 +131,12 @@ class VideoEvidenceConfig:
             raise IncidentError("video evidence needs an actor name for the audit chain")
         if self.max_concurrent_cuts < 1:
             raise IncidentError("max_concurrent_cuts must be at least 1")
+        if self.sweep_every_s is not None and not (
+            math.isfinite(self.sweep_every_s) and self.sweep_every_s > 0
+        ):
+            raise IncidentError("sweep_every_s must be a positive number of seconds, or None")
+        if not (math.isfinite(self.sweep_lookback_s) and self.sweep_lookback_s >= 0):
+            raise IncidentError("sweep_lookback_s must be zero or more seconds")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +155,7 @@ class VideoCapture:
         return self.error is None
 
 
+_NO_VIDEO = "no video evidence from"  # how a note about missing footage starts
 _KEEP_RESULTS = 1000  # finished captures remembered for `wait` (oldest forgotten first)
 _MEDIA = {"clip": "video/mp4", "snapshot": "image/jpeg"}
 _KIND = {"clip": EvidenceKind.VIDEO, "snapshot": EvidenceKind.SNAPSHOT}
@@ -165,10 +182,20 @@ class VideoEvidenceCapture:
         self._cuts = asyncio.Semaphore(self.config.max_concurrent_cuts)
         self._tasks: asyncio.TaskGroup | None = None
         self._pending: dict[int, asyncio.Task[VideoCapture]] = {}
+        self._seen: set[int] = set()  # incidents the sweep has looked at
+        self._since_us = 0
+        self._stop = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
+        self._since_us = _wall_us() - round(self.config.sweep_lookback_s * 1e6)
+        self._stop.clear()
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
+        if self.config.sweep_every_s is not None:
+            self._sweeper = self._tasks.create_task(
+                self._sweep_loop(self.config.sweep_every_s), name="video-evidence-sweep"
+            )
         return self
 
     async def __aexit__(
@@ -177,9 +204,48 @@ class VideoEvidenceCapture:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stop.set()  # the sweep ends; pending captures finish
         tasks, self._tasks = self._tasks, None
         if tasks is not None:
             await tasks.__aexit__(exc_type, exc, tb)
+        self._sweeper = None
+
+    async def sweep(self) -> list[int]:
+        """Request video for incidents raised by anyone since this capture started (less
+        the lookback) for a recorded vehicle, that have neither video evidence nor a note
+        saying why not. Returns the incident ids it requested."""
+        found = await self.book.query(since_us=self._since_us, limit=1000)
+        started: list[int] = []
+        for brief in found:
+            iid = brief.incident_id
+            if self._stop.is_set():  # leaving: no new captures
+                break
+            if (
+                brief.vehicle_id is None
+                or not self.records(brief.vehicle_id)
+                or iid in self._seen
+                or iid in self._pending
+                or iid in self.results
+            ):
+                continue
+            self._seen.add(iid)
+            incident = await self.book.get(iid)
+            has_video = any(e.kind in (EvidenceKind.VIDEO, EvidenceKind.SNAPSHOT)
+                            for e in incident.evidence)  # fmt: skip
+            explained = any(n.text.startswith(_NO_VIDEO) for n in incident.notes)
+            if not (has_video or explained) and self.request(incident):
+                started.append(iid)
+        return started
+
+    async def _sweep_loop(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.sweep()
+            except DroneOpsError as exc:  # the store is down: look again next round
+                log.warning("video evidence sweep failed (%s); retrying in %g s", exc, every_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every_s):
+                    await self._stop.wait()
 
     @property
     def pending(self) -> int:
@@ -265,7 +331,7 @@ class VideoEvidenceCapture:
         except (TelemetryError, DroneOpsError, OSError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("incident %s: no video evidence: %s", incident.incident_id, reason)
-            await self._note(incident.incident_id, f"no video evidence from {vehicle_id}: {reason}")
+            await self._note(incident.incident_id, f"{_NO_VIDEO} {vehicle_id}: {reason}")
             return VideoCapture(
                 incident_id=incident.incident_id,
                 vehicle_id=vehicle_id,

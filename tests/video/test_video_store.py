@@ -434,3 +434,60 @@ def test_camera_clock_translation_and_settings() -> None:
         VideoEvidenceConfig(post_s=-1)
     with pytest.raises(IncidentError, match="actor"):
         VideoEvidenceConfig(actor=" ")
+
+
+async def test_an_incident_raised_elsewhere_is_found_by_the_sweep_and_gets_video(
+    sqlite_store: Store,
+    tmp_path: Path,
+    ground: GroundTexture,
+    make_pose: Callable[..., Callable[[], CameraPose]],
+) -> None:
+    """`drone-ops incidents mark` runs in its own process with a plain `Incidents`: the
+    recording process's sweep finds the incident and files its video."""
+    store = sqlite_store
+    port = free_vehicle_ports(1)[0].video
+    clock = ScaledClock(SPEEDUP)
+    camera = SimCamera(
+        vehicle_id="v1",
+        pose=make_pose(clock),
+        clock=clock,
+        config=CameraConfig(port=port, width_px=320, height_px=240, fps=10, gop_s=GOP_S),
+        ground=ground,
+    )
+    camera_now = lambda: int(clock.time_unix_s() * 1e6)  # noqa: E731
+    async with (
+        video_evidence(
+            store,
+            sources={"v1": VideoSource(port=port)},
+            video_dir=tmp_path / "video",
+            config=VideoEvidenceConfig(pre_s=1.0, post_s=1.0, sweep_every_s=0.2),
+            ingest=IngestConfig(segment_s=1.0, ring_s=6.0, pre_s=1.0, post_s=1.0),
+            camera_now_us=camera_now,
+            speedup=SPEEDUP,
+        ) as capture,
+        camera,
+    ):
+        ingest = capture.recorder.ingest("v1")
+        await ingest.wait_for(lambda: ingest.stats.units_recorded >= 10, timeout_wall_s=30)
+        marked = await Incidents(store).mark(
+            vehicle_id="v1", note="seen from the CLI", actor="op",
+            at=_mark_sample("v1", 47.4, 8.5),
+        )  # fmt: skip
+        iid = marked.incident_id
+        # Re-checked after every received frame: the sweep runs every 0.2 s meanwhile.
+        await ingest.wait_for(
+            lambda: capture.pending > 0 or iid in capture.results, timeout_wall_s=30
+        )
+        result = await capture.wait(iid)
+        assert await capture.sweep() == []  # asked once only
+    assert result.ok, result.error
+    kinds = sorted(e.kind for e in (await Incidents(store).get(iid)).evidence)
+    assert kinds == ["snapshot", "video"]
+    # A later process (a restart) sees the incident has its video and leaves it alone.
+    async with video_evidence(
+        store,
+        sources={"v1": VideoSource(port=free_vehicle_ports(1)[0].video)},
+        video_dir=tmp_path / "video",
+        config=VideoEvidenceConfig(sweep_every_s=None, sweep_lookback_s=3600),
+    ) as again:
+        assert await again.sweep() == []
