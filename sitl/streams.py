@@ -57,6 +57,7 @@ DEFAULT_RATES_HZ: dict[int, tuple[float, float]] = {
     m.MAVLINK_MSG_ID_BATTERY_STATUS: (0.5, 0.5),
     m.MAVLINK_MSG_ID_HOME_POSITION: (0.5, 0.5),
     m.MAVLINK_MSG_ID_VIBRATION: (0.1, 0.5),
+    436: (0.5, 0.5),  # CURRENT_MODE (not in pymavlink's common dialect)
 }
 
 

@@ -4,6 +4,7 @@ from the physics arrays (wire field order, see `sitl.codec`)."""
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -253,6 +254,34 @@ def _estimator_status(v: SimVehicle, link: SimLink, _: bool) -> bytes:
     return link.framer.pack(msg)
 
 
+class _CurrentMode:
+    """CURRENT_MODE (436): newer than pymavlink's common dialect, framed by hand
+    (wire order custom_mode, intended_custom_mode, standard_mode; CRC extra 193)."""
+
+    id = 436
+    crc_extra = 193
+    unpacker = struct.Struct("<IIB")
+
+
+CURRENT_MODE_ID = _CurrentMode.id
+# MAV_STANDARD_MODE for the PX4 modes that have one.
+_STANDARD_MODE = {
+    FlightMode.POSCTL: 1,
+    FlightMode.ALTCTL: 4,
+    FlightMode.AUTO_RTL: 5,
+    FlightMode.AUTO_MISSION: 6,
+    FlightMode.AUTO_LAND: 7,
+    FlightMode.AUTO_TAKEOFF: 8,
+}
+
+
+def _current_mode(v: SimVehicle, link: SimLink, _: bool) -> bytes:
+    mode = v.mode
+    return link.framer.frame(
+        _CurrentMode, mode.custom_mode, mode.custom_mode, _STANDARD_MODE.get(mode, 0)
+    )
+
+
 def _vibration(v: SimVehicle, link: SimLink, _: bool) -> bytes:
     level = 0.02 if v._phys.flying[v.index] else 0.0
     msg = m.MAVLink_vibration_message(v._clock.time_usec(), level, level, level, 0, 0, 0)
@@ -278,4 +307,5 @@ BUILDERS: dict[int, Builder] = {
     m.MAVLINK_MSG_ID_SCALED_PRESSURE: _scaled_pressure,
     m.MAVLINK_MSG_ID_ESTIMATOR_STATUS: _estimator_status,
     m.MAVLINK_MSG_ID_VIBRATION: _vibration,
+    CURRENT_MODE_ID: _current_mode,
 }
