@@ -14,9 +14,12 @@ audit and recording like any patrol.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from drone_ops.errors import DroneOpsError
 from drone_ops.geofence import distance_m, fence_violation
@@ -25,12 +28,18 @@ from drone_ops.state import VehicleState
 from missions.energy import EnergyModel
 from missions.plan import Geofence, Home, ItemKind, MissionItem, PatrolPlan
 
+if TYPE_CHECKING:
+    from drone_ops.fleet import Fleet
+    from drone_ops.incidents import Incidents
+
 __all__ = [
     "DispatchChoice",
     "DispatchError",
+    "DispatchReport",
     "DispatchRequest",
     "NoVehicleReady",
     "choose_vehicle",
+    "dispatch",
     "dispatch_plan",
     "parse_lat_lon",
 ]
@@ -190,4 +199,107 @@ def dispatch_plan(state: VehicleState, req: DispatchRequest, *, fence: Geofence)
         fence=fence,
         home=Home(lat_deg=home.lat_deg, lon_deg=home.lon_deg, amsl_m=home.amsl_m),
         params={"reason": req.reason, "alt_m": req.alt_m, "hold_s": req.hold_s},
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchReport:
+    """What happened, with controller (wall) times measured from the request."""
+
+    choice: DispatchChoice
+    sortie_id: int
+    incident_id: int | None
+    takeoff_command_s: float  # request → arm and mission start sent and accepted
+    airborne_s: float | None  # request → the vehicle reports it is in the air
+    arrival_s: float | None  # request → over the point (within `arrive_radius_m`)
+    speedup: float  # vehicle seconds per controller second (simulators)
+
+    def lines(self) -> list[str]:
+        c = self.choice
+        out = [
+            f"dispatched {c.vehicle_id}: {c.distance_m:.0f} m away, estimated "
+            f"{c.arrive_s:.0f} s to arrive, needs {c.need_wh:.1f} of {c.available_wh:.1f} Wh",
+            f"sortie {self.sortie_id}"
+            + (f", incident {self.incident_id}" if self.incident_id is not None else ""),
+            f"request → take-off command: {self.takeoff_command_s:.2f} s",
+        ]
+        k = f" ({self.speedup:g}x vehicle time)" if self.speedup != 1.0 else ""
+        if self.airborne_s is not None:
+            out.append(f"request → airborne: {self.airborne_s:.2f} s{k}")
+        if self.arrival_s is not None:
+            out.append(f"request → over the point: {self.arrival_s:.2f} s{k}")
+        return out
+
+
+async def dispatch(
+    fleet: Fleet,
+    req: DispatchRequest,
+    *,
+    fence: Geofence | None = None,
+    incidents: Incidents | None = None,
+    actor: str = "dispatch",
+    busy: Collection[str] = (),
+    arrive_radius_m: float = 5.0,
+    wait_arrival: bool = True,
+    timeout_s: float = 600.0,
+) -> DispatchReport:
+    """Choose, launch, raise the incident, and follow the vehicle until it is over the point."""
+    from drone_ops.sortie import SortiePhase
+
+    t0 = time.monotonic()
+    flying = {v for v in fleet.vehicles() if fleet.sortie(v) is not None}
+    choice = choose_vehicle(fleet.states(), req, busy=flying | set(busy), fence=fence)
+    vid = choice.vehicle_id
+    plan = dispatch_plan(fleet.state(vid), req, fence=fence or Geofence())
+    sortie = fleet.start_sortie(vid, plan, actor=actor)
+    session = fleet.session(vid)
+    launched = (SortiePhase.FLYING, SortiePhase.RETURNING, SortiePhase.CLOSED)
+    async with asyncio.timeout(timeout_s):
+        await session.wait_for(lambda _s: sortie.phase in launched)
+    takeoff_cmd = time.monotonic() - t0
+    if sortie.phase is SortiePhase.CLOSED:
+        result = await fleet.sortie_result(vid)
+        raise DispatchError(f"{vid} could not launch: {result.reason}")
+    incident_id: int | None = None
+    if incidents is not None:
+        from drone_ops.incidents import IncidentDraft, Severity
+        from drone_ops.store.records import now_us
+
+        incident = await incidents.raise_incident(
+            IncidentDraft(
+                kind="dispatch",
+                severity=Severity.WARNING,
+                time_unix_us=now_us(),
+                summary=f"dispatch of {vid}: {req.reason}",
+                vehicle_id=vid,
+                sortie_id=sortie.sortie_id or None,
+                lat_deg=req.lat_deg,
+                lon_deg=req.lon_deg,
+                details={"alt_m": req.alt_m, "hold_s": req.hold_s, "reason": req.reason},
+            ),
+            actor=actor,
+        )
+        incident_id = incident.incident_id
+    airborne = arrival = None
+    if wait_arrival:
+        async with asyncio.timeout(timeout_s):
+            await session.wait_for(lambda st: st.in_air)
+            airborne = time.monotonic() - t0
+
+            def over(st: VehicleState) -> bool:
+                if st.lat_deg is None or st.lon_deg is None:
+                    return False
+                off = distance_m(st.lat_deg, st.lon_deg, req.lat_deg, req.lon_deg)
+                return off <= arrive_radius_m or sortie.phase is SortiePhase.CLOSED
+
+            await session.wait_for(over)
+            arrival = time.monotonic() - t0
+    return DispatchReport(
+        choice=choice,
+        sortie_id=sortie.sortie_id,
+        incident_id=incident_id,
+        takeoff_command_s=takeoff_cmd,
+        airborne_s=airborne,
+        arrival_s=arrival,
+        speedup=fleet.config.speedup,
     )
