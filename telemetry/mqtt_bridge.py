@@ -106,6 +106,8 @@ class MqttBridge:
     ) -> None:
         self._mqtt = mqtt
         self._config = config
+        # Built once, here: unusable TLS files are a configuration error, not a retry.
+        self._ssl_context = mqtt.tls.ssl_context() if mqtt.tls is not None else None
         self._bus = bus
         self._topics = Topics(config.fleet)
         self._presence_topic = self._topics.presence(config.controller_id)
@@ -259,6 +261,7 @@ class MqttBridge:
             identifier=f"drone-ops-{self._config.fleet}-{self._config.controller_id}",
             will=will,
             clean_session=True,
+            ssl_context=self._ssl_context,
         )
         # Up to a window of QoS 1 plus a batch of telemetry are in flight at once, by design.
         client.pending_calls_threshold = self._config.outbox_window + _FORWARD_BATCH * 2

@@ -6,6 +6,7 @@ bridge and `drone-ops watch` connect the same way.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,8 +24,15 @@ def make_client(
     identifier: str | None = None,
     will: aiomqtt.Will | None = None,
     clean_session: bool | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> aiomqtt.Client:
-    """An unconnected client; enter it with ``async with`` to connect."""
+    """An unconnected client; enter it with ``async with`` to connect.
+
+    Pass `ssl_context` to reuse one built (and checked) earlier; otherwise it is
+    built from ``config.tls``, raising `MqttConfigError` for unusable files.
+    """
+    if ssl_context is None and config.tls is not None:
+        ssl_context = config.tls.ssl_context()
     return aiomqtt.Client(
         config.host,
         config.port,
@@ -35,7 +43,7 @@ def make_client(
         clean_session=clean_session,
         keepalive=config.keepalive_s,
         timeout=config.connect_timeout_s,
-        tls_context=config.tls.ssl_context() if config.tls is not None else None,
+        tls_context=ssl_context,
         tls_insecure=(not config.tls.check_hostname) if config.tls is not None else None,
     )
 

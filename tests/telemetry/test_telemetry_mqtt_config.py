@@ -170,3 +170,12 @@ async def test_wrong_password_is_refused_clearly(
     with pytest.raises(BrokerUnreachableError, match="Not authorized"):
         async with connect(wrong):
             pass
+
+
+def test_a_bridge_with_unusable_tls_files_fails_at_once_not_on_every_retry(
+    tmp_path: Path,
+) -> None:
+    mqtt = MqttConfig(host="127.0.0.1", tls=TlsConfig(ca_file=tmp_path / "nope.pem"))
+    cfg = BridgeConfig(fleet="f", controller_id="c", outbox_path=tmp_path / "o.sqlite")
+    with pytest.raises(MqttConfigError, match=r"nope\.pem"):
+        MqttBridge(mqtt, cfg)
