@@ -1,25 +1,15 @@
 """Patrol planning: plans, generators, constraints, energy and file formats.
 
-Leaf package: imports nothing of ours. The controller turns a `PatrolPlan`
-into MAVLink items with `mission_items`/`fence_items`/`rally_items` (and
-compares a download with `mission_mismatches`); generators and checks work
-on shapely geometries in lon/lat.
+Leaf package: imports nothing of ours. Importing `missions` is cheap on
+purpose (the plan model and its MAVLink form, no shapely or pyproj): the
+controller and the CLI load it at start-up. The heavier parts are their own
+modules: `missions.generators` (route, perimeter, coverage, orbit, split,
+detour), `missions.constraints` (check_plan), `missions.energy`
+(estimate_flight), `missions.sorties` (split_sorties), `missions.formats`
+(load_plan, save_plan, load_areas), `missions.geo` (LocalFrame).
 """
 
-from missions.constraints import CheckReport, Limits, Violation, check_plan
-from missions.energy import EnergyModel, FlightEstimate, estimate_flight
 from missions.errors import MissionsError
-from missions.formats import AreaSet, FormatError, load_areas, load_plan, save_plan
-from missions.generators import (
-    CoverageSpec,
-    GeneratorError,
-    coverage,
-    orbit,
-    perimeter,
-    route,
-    split,
-)
-from missions.geo import LocalFrame
 from missions.mavlink import (
     MavCmd,
     MavFrame,
@@ -47,25 +37,15 @@ from missions.plan import (
     PlanError,
     RallyPoint,
 )
-from missions.sorties import SortieError, split_sorties
 
 __all__ = [
-    "AreaSet",
     "CameraAction",
-    "CheckReport",
-    "CoverageSpec",
-    "EnergyModel",
     "FenceCircle",
     "FencePolygon",
-    "FlightEstimate",
-    "FormatError",
-    "GeneratorError",
     "GeoPoint",
     "Geofence",
     "Home",
     "ItemKind",
-    "Limits",
-    "LocalFrame",
     "MavCmd",
     "MavFrame",
     "MavItem",
@@ -76,24 +56,11 @@ __all__ = [
     "PatrolPlan",
     "PlanError",
     "RallyPoint",
-    "SortieError",
-    "Violation",
-    "check_plan",
-    "coverage",
-    "estimate_flight",
     "fence_from_mav_items",
     "fence_items",
-    "load_areas",
-    "load_plan",
     "mission_items",
     "mission_mismatches",
-    "orbit",
-    "perimeter",
     "plan_from_mav_items",
     "rally_from_mav_items",
     "rally_items",
-    "route",
-    "save_plan",
-    "split",
-    "split_sorties",
 ]

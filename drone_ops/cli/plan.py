@@ -14,24 +14,17 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-
-from shapely.geometry.base import BaseGeometry
+from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers
-from missions.constraints import CheckReport, Limits, check_plan
-from missions.energy import EnergyModel
-from missions.formats import AreaSet, load_areas, load_plan, save_plan
-from missions.generators import (
-    CoverageSpec,
-    GeneratorError,
-    coverage,
-    orbit,
-    perimeter,
-    route,
-    split,
-)
-from missions.plan import FencePolygon, Geofence, GeoPoint, Home, ItemKind, PatrolPlan
-from missions.sorties import split_sorties
+
+if TYPE_CHECKING:  # the planner (shapely, pyproj) loads only when a plan command runs
+    from shapely.geometry.base import BaseGeometry
+
+    from missions.constraints import CheckReport, Limits
+    from missions.formats import AreaSet
+    from missions.generators import CoverageSpec
+    from missions.plan import Geofence, Home, PatrolPlan
 
 __all__ = ["register"]
 
@@ -266,6 +259,9 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
+    from missions.constraints import Limits
+    from missions.energy import EnergyModel
+
     return Limits(
         ceiling_m=args.ceiling,
         floor_m=args.floor,
@@ -276,6 +272,8 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def _zones(paths: Sequence[str]) -> list[AreaSet]:
+    from missions.formats import load_areas
+
     return [load_areas(p) for p in paths]
 
 
@@ -287,6 +285,8 @@ def _nofly_polys(args: argparse.Namespace, areas: AreaSet | None) -> list[BaseGe
 
 
 def _fence_polys(args: argparse.Namespace, areas: AreaSet | None) -> list[BaseGeometry]:
+    from missions.formats import load_areas
+
     polys: list[BaseGeometry] = list(areas.fences) if areas else []
     if args.fence:
         extra = load_areas(args.fence)
@@ -295,6 +295,8 @@ def _fence_polys(args: argparse.Namespace, areas: AreaSet | None) -> list[BaseGe
 
 
 def _as_geofence(polys: Sequence[BaseGeometry], inclusion: bool = True) -> Geofence:
+    from missions.plan import FencePolygon, Geofence, GeoPoint
+
     out = []
     for poly in polys:
         coords = list(poly.exterior.coords)[:-1]
@@ -308,6 +310,9 @@ def _as_geofence(polys: Sequence[BaseGeometry], inclusion: bool = True) -> Geofe
 
 
 def _home(args: argparse.Namespace, areas: AreaSet) -> Home:
+    from missions.generators import GeneratorError
+    from missions.plan import Home
+
     if args.home is not None:
         values = args.home
         return Home(
@@ -355,6 +360,11 @@ def _finish(args: argparse.Namespace, plans: Sequence[PatrolPlan], areas: AreaSe
 
     Exit 1 if any violation remains (the files are still written, for review).
     """
+    from missions.constraints import check_plan
+    from missions.formats import save_plan
+    from missions.plan import Geofence
+    from missions.sorties import split_sorties
+
     limits = _limits(args)
     fence_polys = _fence_polys(args, areas)
     nofly = _nofly_polys(args, areas)
@@ -393,6 +403,9 @@ def _finish(args: argparse.Namespace, plans: Sequence[PatrolPlan], areas: AreaSe
 
 
 def _route(args: argparse.Namespace) -> int:
+    from missions.formats import load_areas
+    from missions.generators import GeneratorError, route
+
     areas = load_areas(args.input)
     if areas.routes:
         points = list(areas.routes[0])
@@ -412,6 +425,8 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _area(args: argparse.Namespace, areas: AreaSet) -> BaseGeometry:
+    from missions.generators import GeneratorError
+
     if not areas.areas:
         raise GeneratorError(f"{args.input}: no area polygon; expected a Polygon (role area)")
     if len(areas.areas) > 1:
@@ -422,6 +437,9 @@ def _area(args: argparse.Namespace, areas: AreaSet) -> BaseGeometry:
 
 
 def _perimeter(args: argparse.Namespace) -> int:
+    from missions.formats import load_areas
+    from missions.generators import perimeter
+
     areas = load_areas(args.input)
     plan = perimeter(
         _area(args, areas),
@@ -437,6 +455,8 @@ def _perimeter(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace) -> CoverageSpec:
+    from missions.generators import CoverageSpec
+
     return CoverageSpec(
         alt_m=args.alt,
         hfov_deg=args.hfov,
@@ -456,6 +476,9 @@ def _fence_geom(args: argparse.Namespace, areas: AreaSet) -> BaseGeometry | None
 
 
 def _coverage(args: argparse.Namespace) -> int:
+    from missions.formats import load_areas
+    from missions.generators import coverage
+
     areas = load_areas(args.input)
     plan = coverage(
         _area(args, areas),
@@ -469,6 +492,9 @@ def _coverage(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
+    from missions.formats import load_areas
+    from missions.generators import split
+
     areas = load_areas(args.input)
     plans = split(
         _area(args, areas),
@@ -483,6 +509,10 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _orbit(args: argparse.Namespace) -> int:
+    from missions.formats import load_areas
+    from missions.generators import GeneratorError, orbit
+    from missions.plan import GeoPoint
+
     areas = load_areas(args.input)
     if args.center is not None:
         center = GeoPoint(lat_deg=args.center[0], lon_deg=args.center[1])
@@ -507,6 +537,9 @@ def _orbit(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from missions.constraints import check_plan
+    from missions.formats import load_plan
+
     plan = load_plan(args.file)
     fence = _as_geofence(_fence_polys(args, None)) if args.fence else None
     report = check_plan(plan, limits=_limits(args), fence=fence, nofly=_nofly_polys(args, None))
@@ -519,6 +552,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from missions.constraints import Limits, check_plan
+    from missions.energy import EnergyModel
+    from missions.formats import load_plan
+    from missions.plan import ItemKind
+
     plan = load_plan(args.file)
     limits = Limits(
         energy=EnergyModel(capacity_wh=args.capacity_wh, reserve_fraction=args.reserve),
