@@ -322,10 +322,15 @@ class VideoEvidenceCapture:
         cfg = self.config
         at_us = self.camera_time(incident.time_unix_us)
         try:
-            cut = await self.recorder.cut_evidence(
-                vehicle_id, at_us=at_us, pre_s=cfg.pre_s, post_s=cfg.post_s
+            ingest = self.recorder.ingest(vehicle_id)
+            # Wait for T+post outside the limit: only cutting and filing take turns.
+            await ingest.wait_until(
+                at_us + round(cfg.post_s * 1e6), timeout_wall_s=ingest.config.evidence_wait_wall_s
             )
             async with self._cuts:
+                cut = await self.recorder.cut_evidence(
+                    vehicle_id, at_us=at_us, pre_s=cfg.pre_s, post_s=cfg.post_s
+                )
                 clip = await self._file(incident.incident_id, cut.clip)
                 snapshot = await self._file(incident.incident_id, cut.snapshot)
         except (TelemetryError, DroneOpsError, OSError) as exc:

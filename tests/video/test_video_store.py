@@ -64,7 +64,7 @@ PG_ADMIN_URL = os.environ.get("DRONE_OPS_TEST_PG", "postgresql://postgres@127.0.
 SPEEDUP = 4.0
 GOP_S = 1.0
 PRE_S = 2.0
-POST_S = 4.0
+POST_S = 6.0
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
 
