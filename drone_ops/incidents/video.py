@@ -40,7 +40,7 @@ import math
 import posixpath
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +65,7 @@ from telemetry.video import (
     VideoEvidence,
     VideoRecorder,
     VideoSource,
+    read_sdp,
 )
 
 __all__ = [
@@ -73,8 +74,10 @@ __all__ = [
     "VideoEvidenceCapture",
     "VideoEvidenceConfig",
     "VideoIncidents",
+    "px4_video_sources",
     "same_clock",
     "scaled_camera_time",
+    "sdp_video_sources",
     "video_evidence",
 ]
 
@@ -402,6 +405,22 @@ class VideoIncidents(Incidents):
         incident = await super().raise_incident(draft, actor=actor)
         self.capture.request(incident)
         return incident
+
+
+PX4_VIDEO_BASE_PORT = 5600
+
+
+def px4_video_sources(
+    vehicle_ids: Sequence[str], *, base_port: int = PX4_VIDEO_BASE_PORT, host: str = "127.0.0.1"
+) -> dict[str, VideoSource]:
+    """PX4's convention: vehicle i (0-based, in the fleet's order) streams to 5600+i."""
+    return {vid: VideoSource(host=host, port=base_port + i) for i, vid in enumerate(vehicle_ids)}
+
+
+def sdp_video_sources(directory: Path, vehicle_ids: Sequence[str]) -> dict[str, VideoSource]:
+    """Vehicle i's stream as `vehicle-<i>.sdp` in `directory` describes it (the files
+    `drone-ops sim --video --video-dir DIR` writes); a missing file is a one-line error."""
+    return {vid: read_sdp(directory / f"vehicle-{i}.sdp") for i, vid in enumerate(vehicle_ids)}
 
 
 @asynccontextmanager

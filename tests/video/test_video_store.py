@@ -34,7 +34,9 @@ from drone_ops.incidents.video import (
     VideoEvidenceCapture,
     VideoEvidenceConfig,
     VideoIncidents,
+    px4_video_sources,
     scaled_camera_time,
+    sdp_video_sources,
     video_evidence,
 )
 from drone_ops.store import Store, StoreConfig, open_store
@@ -54,6 +56,7 @@ from telemetry.video import (
     IngestConfig,
     IngestState,
     LocalBlobStore,
+    VideoConfigError,
     VideoIndex,
     VideoRecorder,
     VideoSource,
@@ -491,3 +494,19 @@ async def test_an_incident_raised_elsewhere_is_found_by_the_sweep_and_gets_video
         config=VideoEvidenceConfig(sweep_every_s=None, sweep_lookback_s=3600),
     ) as again:
         assert await again.sweep() == []
+
+
+def test_video_sources_by_px4_convention_or_from_the_simulators_sdp_files(tmp_path: Path) -> None:
+    from sitl.camera import write_sdp
+
+    assert px4_video_sources(["v1", "v2"]) == {
+        "v1": VideoSource(port=5600),
+        "v2": VideoSource(port=5601),
+    }
+    write_sdp(tmp_path / "vehicle-0.sdp", host="127.0.0.1", port=23456, title="v1", fps=15)
+    write_sdp(tmp_path / "vehicle-1.sdp", host="127.0.0.1", port=23458, title="v2", fps=15)
+    sources = sdp_video_sources(tmp_path, ["v1", "v2"])
+    assert {v: s.port for v, s in sources.items()} == {"v1": 23456, "v2": 23458}
+    with pytest.raises(VideoConfigError, match=r"vehicle-2\.sdp cannot be read") as info:
+        sdp_video_sources(tmp_path, ["v1", "v2", "v3"])
+    assert "\n" not in str(info.value)
