@@ -26,6 +26,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from missions.energy import estimate_flight
 from missions.errors import MissionsError
 from missions.geo import LocalFrame
 from missions.plan import (
@@ -810,11 +811,14 @@ def split(
     nofly: Sequence[BaseGeometry] = (),
     fence: BaseGeometry | None = None,
     name: str = "coverage",
+    rounds: int = 3,
 ) -> tuple[PatrolPlan, ...]:
-    """Divide a coverage among `vehicles`: strips of equal area across the sweep.
+    """Divide a coverage among `vehicles` into parts of about equal flight time.
 
-    Strips run along the sweep lines so each vehicle flies whole lines; equal
-    area means about equal sweep time (transit from home is not balanced).
+    Parts are strips along the sweep lines, so each vehicle flies whole lines.
+    The first cut gives equal areas; then each part's share is scaled by how
+    far its estimated flight time (transit from home included) is from the
+    mean, for a few rounds, keeping the most even split.
     """
     if vehicles < 1:
         raise GeneratorError(f"split: vehicles must be >= 1, got {vehicles}")
@@ -823,40 +827,74 @@ def split(
     angle = _best_angle(ws, spec)
     rot = affinity.rotate(ws.cover, -angle, origin=(0, 0))
     minx, miny, maxx, maxy = rot.bounds
+    home_xy = _home_xy(home, ws.frame)
+    shares = np.full(vehicles, 1.0 / vehicles)
+    best: tuple[float, tuple[PatrolPlan, ...]] | None = None
+    for _ in range(max(1, rounds)):
+        cuts = _area_cuts(rot, np.cumsum(shares)[:-1], (minx, miny, maxx, maxy))
+        plans = tuple(
+            _split_part(ws, spec, angle, home, home_xy, cuts, j, vehicles, name)
+            for j in range(vehicles)
+        )
+        times = np.array([estimate_flight(p).time_s for p in plans])
+        spread = float(times.max() / times.min())
+        if best is None or spread < best[0]:
+            best = (spread, plans)
+        if spread < 1.02:
+            break
+        shares = shares * (times.mean() / times)
+        shares = shares / shares.sum()
+    assert best is not None
+    return best[1]
+
+
+def _area_cuts(
+    rot: BaseGeometry, fractions: NDArray[np.float64], bounds: tuple[float, float, float, float]
+) -> list[float]:
+    """y positions that cut `rot` into strips holding the given area fractions."""
+    minx, miny, maxx, maxy = bounds
     total = rot.area
     cuts = [miny]
-    for j in range(1, vehicles):
+    for fraction in fractions.tolist():
         lo, hi = cuts[-1], maxy
-        target = total * j / vehicles
         for _ in range(40):
             mid = (lo + hi) / 2
-            if rot.intersection(box(minx - 1, miny - 1, maxx + 1, mid)).area < target:
+            if shapely.clip_by_rect(rot, minx - 1, miny - 1, maxx + 1, mid).area < total * fraction:
                 lo = mid
             else:
                 hi = mid
         cuts.append((lo + hi) / 2)
     cuts.append(maxy)
-    plans: list[PatrolPlan] = []
-    home_xy = _home_xy(home, ws.frame)
-    for j in range(vehicles):
-        strip = affinity.rotate(box(minx - 1, cuts[j], maxx + 1, cuts[j + 1]), angle, origin=(0, 0))
-        part = ws.cover.intersection(strip)
-        if part.area < 1.0:
-            raise GeneratorError(f"split: part {j + 1} of {vehicles} is empty; use fewer vehicles")
-        part_ws = replace(ws, cover=part)
-        path = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
-        params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
-        plans.append(
-            _build_plan(
-                name=f"{name} {j + 1}/{vehicles}",
-                kind="coverage",
-                home=home,
-                frame=ws.frame,
-                path_xy=path,
-                alt_m=spec.alt_m,
-                speed_m_s=spec.speed_m_s,
-                params=params,
-                fence=_fence_for(ws.frame, ws.fence, ws.nofly),
-            )
-        )
-    return tuple(plans)
+    return cuts
+
+
+def _split_part(
+    ws: _Workspace,
+    spec: CoverageSpec,
+    angle: float,
+    home: Home,
+    home_xy: XY,
+    cuts: list[float],
+    j: int,
+    vehicles: int,
+    name: str,
+) -> PatrolPlan:
+    minx, _, maxx, _ = affinity.rotate(ws.cover, -angle, origin=(0, 0)).bounds
+    strip = affinity.rotate(box(minx - 1, cuts[j], maxx + 1, cuts[j + 1]), angle, origin=(0, 0))
+    part = ws.cover.intersection(strip)
+    if part.area < 1.0:
+        raise GeneratorError(f"split: part {j + 1} of {vehicles} is empty; use fewer vehicles")
+    part_ws = replace(ws, cover=part)
+    path = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
+    params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
+    return _build_plan(
+        name=f"{name} {j + 1}/{vehicles}",
+        kind="coverage",
+        home=home,
+        frame=ws.frame,
+        path_xy=path,
+        alt_m=spec.alt_m,
+        speed_m_s=spec.speed_m_s,
+        params=params,
+        fence=_fence_for(ws.frame, ws.fence, ws.nofly),
+    )

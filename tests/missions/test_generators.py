@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 
 from missions import GeoPoint, Home, ItemKind, PatrolPlan
+from missions.energy import estimate_flight
 from missions.generators import CoverageSpec, GeneratorError, coverage, orbit, perimeter, split
 from missions.geo import LocalFrame
 
@@ -165,15 +166,20 @@ def test_orbit_is_a_circle_of_the_radius() -> None:
     assert len(wps) == 2 * 34 + 1
 
 
-def test_split_gives_parts_of_about_equal_area() -> None:
-    poly = Polygon([(0, 0), (900, 0), (1000, 700), (100, 800)])
+def test_split_gives_parts_of_about_equal_flight_time() -> None:
+    # home well off one side: equal areas would give the far part a long transit
+    poly = Polygon([(0, 300), (900, 300), (1000, 1000), (100, 1100)])
     plans = split(to_lonlat(poly), 3, home=HOME, spec=CoverageSpec(alt_m=50))
     assert len(plans) == 3
-    lengths = []
-    for plan in plans:
-        frame = LocalFrame.around(to_lonlat(poly))
-        lengths.append(sum(leg.length for leg in pattern_legs(plan, frame)))
-    assert max(lengths) < 1.25 * min(lengths)
+    times = [estimate_flight(p).time_s for p in plans]
+    assert max(times) < 1.10 * min(times), times
+    frame = LocalFrame.around(to_lonlat(poly))
+    area = frame.geom_to_xy(to_lonlat(poly))
+    spec = CoverageSpec(alt_m=50)
+    seen = shapely.union_all(
+        [leg.buffer(spec.footprint_m / 2) for p in plans for leg in pattern_legs(p, frame)]
+    )
+    assert seen.intersection(area).area >= 0.99 * area.area  # together they cover it all
 
 
 @pytest.mark.parametrize(
