@@ -57,7 +57,7 @@ from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
 from drone_ops.lease import FencedAuditLog, LeaseKeeper
 from drone_ops.metrics import ControllerCollector, MetricsServer
 from drone_ops.scheduling.book import ScheduleBook
-from drone_ops.scheduling.clock import Clock, ScaledClock, SystemClock
+from drone_ops.scheduling.clock import Clock, SystemClock
 from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
 from drone_ops.store import SortieOutcome, Store, StoreWriter, open_store
 from drone_ops.store.config import DEFAULT_STORE_URL, StoreConfig
@@ -246,11 +246,9 @@ async def running_service(
 ) -> AsyncIterator[Service]:
     """Start everything; leaving makes vehicles safe, records it, and stops everything."""
     me = config.controller_id
-    clock = clock or (
-        SystemClock()
-        if config.controller.speedup == 1.0
-        else ScaledClock(speedup=config.controller.speedup)
-    )
+    # Schedules run on the wall clock: controllers sharing a store must agree on "now"
+    # (a simulator's speedup only scales the controller's vehicle timeouts).
+    clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(config.store))
         book = ScheduleBook(store, actor=me)

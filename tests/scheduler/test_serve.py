@@ -1,7 +1,7 @@
 """`drone-ops serve` as a real process: metrics endpoint, scheduled sortie, SIGTERM.
 
 The service runs two simulated vehicles in its own process (`--sim 2`), a
-real SQLite store, and a schedule that fires every simulated minute. Once a
+real SQLite store, and a schedule that fires every 3 s. Once a
 vehicle is in the air, SIGTERM must leave it safe (RTL sent, audited) and the
 sortie and its run recorded as aborted.
 """
@@ -67,7 +67,7 @@ async def test_serve_exposes_metrics_flies_schedules_and_stops_safely_on_sigterm
             Schedule(
                 name="minutely",
                 plan=PlanSource(generator="square", params={"side_m": 200, "alt_m": 20}),
-                interval_s=60,
+                interval_s=3,
                 preconditions=Preconditions(min_battery_pct=50),
             ),
             now=datetime.now(UTC),
