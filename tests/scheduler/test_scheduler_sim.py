@@ -20,8 +20,10 @@ from drone_ops.config import ControllerConfig, TimeoutsConfig
 from drone_ops.fleet import Fleet
 from drone_ops.schedule import PlanSource, Preconditions, RetryPolicy, Schedule
 from drone_ops.scheduling import ScheduleBook
+from drone_ops.scheduling.plans import load_plan
 from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
 from drone_ops.store import Store, open_store
+from missions.plan import Home
 from tests.scheduler.simhelp import all_down, before, sim_clock, wait_ready, warp_idle
 
 SPEEDUP = 50.0
@@ -113,3 +115,58 @@ async def _sortie_spans(store: Store) -> list[tuple[str, int, int]]:
     rows = await store.sorties(limit=10_000)
     assert all(r.ended_us is not None for r in rows)
     return [(r.vehicle_id, r.started_us, r.ended_us or 0) for r in rows]
+
+
+async def test_a_run_with_no_ready_vehicle_is_retried_then_recorded_as_skipped_with_why(
+    sim_fleet: Any, tmp_path: Path
+) -> None:
+    async with (
+        sim_fleet(count=1, speedup=SPEEDUP) as under_test,
+        open_store(f"sqlite:///{tmp_path / 'ops.db'}") as store,
+    ):
+        sim = under_test.fleet
+        if sim is None:
+            pytest.skip("reads the built-in simulator's clock")
+        book = ScheduleBook(store, actor="test")
+        recorder = RunLinkingRecorder(store, book, holder="ctl-a")
+        async with Fleet(audit=store.audit, recorder=recorder, config=CONTROLLER) as fleet:
+            await fleet.add_vehicle("v1", under_test.api_url(0))
+            await wait_ready(fleet)
+            clock = sim_clock(sim)
+            # the only vehicle is out on a long patrol when the run falls due
+            home = fleet.state("v1").home
+            assert home is not None
+            long_patrol = load_plan(
+                PlanSource(generator="square", params={"side_m": 400, "alt_m": 20}),
+                home=Home(lat_deg=home.lat_deg, lon_deg=home.lon_deg, amsl_m=home.amsl_m),
+                name="long",
+            )
+            fleet.start_sortie("v1", long_patrol)
+            await fleet.session("v1").wait_for(lambda s: s.in_air)
+            now = clock.now()
+            await book.add(
+                Schedule(
+                    name="blocked",
+                    plan=SHORT_PATROL,
+                    interval_s=3600,
+                    anchor_utc=now + timedelta(seconds=20),
+                    retry=RetryPolicy(max_attempts=2, delay_s=30),
+                ),
+                now=now,
+            )
+            async with Scheduler(
+                book=book, fleet=fleet, store=store, clock=clock, holder="ctl-a",
+                recorder=recorder, poll_s=10,
+            ) as scheduler:  # fmt: skip
+                await fleet.session("v1").wait_for(lambda _s: scheduler.stats.claimed == 1)
+                await scheduler.wait_idle()
+                assert fleet.sortie("v1") is not None  # still on its patrol: nothing preempted
+            [run] = await book.runs("blocked")
+            result = await fleet.sortie_result("v1")
+        assert result.outcome.value == "completed"
+    assert run.status == "skipped"
+    assert run.sortie_id is None
+    assert run.detail is not None
+    assert "no vehicle ready after 2 attempt(s)" in run.detail
+    assert "v1: busy with another sortie" in run.detail
+    assert scheduler.stats.retries == 1
