@@ -157,6 +157,7 @@ def _build_plan(
     params: dict[str, object],
     fence: Geofence,
     video: bool = True,
+    video_span: tuple[int, int] | None = None,
     hold_s: float = 0.0,
 ) -> PatrolPlan:
     if not path_xy:
@@ -173,10 +174,10 @@ def _build_plan(
             speed_m_s=speed_m_s,
         )
     ]
-    last = len(path_xy) - 1
+    first, last = video_span if video_span is not None else (0, len(path_xy) - 1)
     for i, (lat, lon) in enumerate(zip(lats.tolist(), lons.tolist(), strict=True)):
         camera = CameraAction.NONE
-        if video and i == 0:
+        if video and i == first:
             camera = CameraAction.START_VIDEO
         elif video and i == last:
             camera = CameraAction.STOP_VIDEO
@@ -444,18 +445,6 @@ def _workspace(
     )
 
 
-def _intervals(geom: BaseGeometry) -> list[tuple[float, float]]:
-    """x-extents of the line pieces in an intersection result."""
-    out: list[tuple[float, float]] = []
-    parts = geom.geoms if hasattr(geom, "geoms") else [geom]
-    for g in parts:
-        if isinstance(g, LineString) and g.length > 0.01:
-            x0, _, x1, _ = g.bounds
-            out.append((x0, x1))
-    out.sort()
-    return out
-
-
 def _merge(intervals: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
     merged: list[tuple[float, float]] = []
     for a, b in sorted(intervals):
@@ -685,15 +674,19 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
     return path
 
 
-def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]:
+def _with_home_transits(
+    path: list[XY], ws: _Workspace, home_xy: XY
+) -> tuple[list[XY], tuple[int, int]]:
     """Detour the climb-out and the return around no-fly zones and holes.
 
     PX4 flies straight from home to the first waypoint and, on RTL, straight
     back: where that line would cross an obstacle, add waypoints that walk
-    around it (the return then starts from the last of them).
+    around it (the return then starts from the last of them). Also returns
+    where the pattern itself starts and ends in the new path (for the camera).
     """
+    span = (0, len(path) - 1)
     if ws.nofly.is_empty and not any(p.interiors for p in _polygons(ws.cover)):
-        return path
+        return path, span
     obstacles = unary_union(
         [ws.nofly, *(Polygon(r) for p in _polygons(ws.cover) for r in p.interiors)]
     )
@@ -704,7 +697,7 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
     room = room.difference(_grown(obstacles, ws.margin_m))
     polys = _polygons(room)
     if not polys or not room.covers(Point(home_xy)):
-        return path  # home itself is blocked: the check reports the legs
+        return path, span  # home itself is blocked: the check reports the legs
     room_ws = _make_ws(
         frame=ws.frame,
         cover=ws.cover,
@@ -713,9 +706,9 @@ def _with_home_transits(path: list[XY], ws: _Workspace, home_xy: XY) -> list[XY]
         fence=ws.fence,
         margin_m=ws.margin_m,
     )
-    out = _route_inside(home_xy, path[0], room_ws)[:-1] + path
+    out = _route_inside(home_xy, path[0], room_ws)[:-1]
     back = _route_inside(path[-1], home_xy, room_ws)[:-1]
-    return out + back
+    return out + path + back, (len(out), len(out) + len(path) - 1)
 
 
 def detour(
@@ -772,13 +765,14 @@ def coverage(
     ws = _workspace(area, spec, nofly, fence)
     angle = _best_angle(ws, spec)
     home_xy = _home_xy(home, ws.frame)
-    path = _with_home_transits(_coverage_path(ws, spec, angle, home_xy), ws, home_xy)
+    path, span = _with_home_transits(_coverage_path(ws, spec, angle, home_xy), ws, home_xy)
     return _build_plan(
         name=name,
         kind="coverage",
         home=home,
         frame=ws.frame,
         path_xy=path,
+        video_span=span,
         alt_m=spec.alt_m,
         speed_m_s=spec.speed_m_s,
         params=_spec_params(spec, angle),
@@ -885,7 +879,7 @@ def _split_part(
     if part.area < 1.0:
         raise GeneratorError(f"split: part {j + 1} of {vehicles} is empty; use fewer vehicles")
     part_ws = replace(ws, cover=part)
-    path = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
+    path, span = _with_home_transits(_coverage_path(part_ws, spec, angle, home_xy), ws, home_xy)
     params = _spec_params(spec, angle) | {"part": j + 1, "parts": vehicles}
     return _build_plan(
         name=f"{name} {j + 1}/{vehicles}",
@@ -893,6 +887,7 @@ def _split_part(
         home=home,
         frame=ws.frame,
         path_xy=path,
+        video_span=span,
         alt_m=spec.alt_m,
         speed_m_s=spec.speed_m_s,
         params=params,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 
-from missions import GeoPoint, Home, ItemKind, PatrolPlan
+from missions import CameraAction, GeoPoint, Home, ItemKind, PatrolPlan
 from missions.energy import estimate_flight
 from missions.generators import CoverageSpec, GeneratorError, coverage, orbit, perimeter, split
 from missions.geo import LocalFrame
@@ -202,3 +202,16 @@ def test_area_cut_in_two_by_a_nofly_band_is_refused_with_a_clear_message() -> No
     band = Polygon([(280, -50), (320, -50), (320, 350), (280, 350)])
     with pytest.raises(GeneratorError, match="split the area into 2 separate parts"):
         coverage(to_lonlat(field), home=HOME, nofly=[to_lonlat(band)])
+
+
+def test_video_runs_over_the_sweep_not_the_detour_from_home() -> None:
+    field = Polygon([(-300, 200), (300, 200), (300, 600), (-300, 600)])
+    wall = Polygon([(-100, 60), (100, 60), (100, 120), (-100, 120)])  # between home and field
+    plan = coverage(to_lonlat(field), home=HOME, nofly=[to_lonlat(wall)])
+    frame = LocalFrame.around(to_lonlat(field))
+    cams = [(k, i.camera) for k, i in enumerate(plan.items) if i.camera is not CameraAction.NONE]
+    assert [c for _, c in cams] == [CameraAction.START_VIDEO, CameraAction.STOP_VIDEO]
+    for k, _ in cams:  # both on the field's edge (within half a footprint), not on the detour
+        x, y = frame.point_xy(plan.items[k].lat_deg, plan.items[k].lon_deg)
+        assert frame.geom_to_xy(to_lonlat(field)).distance(shapely.Point(x, y)) < 45
+    assert plan.items[1].camera is CameraAction.NONE  # the detour around the wall comes first
