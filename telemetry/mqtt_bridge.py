@@ -245,8 +245,6 @@ class MqttBridge:
                 _log.warning(
                     "MQTT broker %s: %s; retrying", self._mqtt.address, group.exceptions[0]
                 )
-            else:  # pragma: no cover - a session only ends by an error or cancellation
-                pass
             if self._connected.is_set():
                 delays = self._config.backoff.delays()  # it worked for a while: start over
             self._client = None

@@ -35,7 +35,8 @@ class DiskSpool(Generic[T]):
             self._path = self._dir / "spool.bin"
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             self._writer = os.fdopen(fd, "ab", buffering=1 << 16)
-            self._reader = open(self._path, "rb")  # noqa: SIM115 - closed in close()
+            # Unbuffered: a buffered reader may serve bytes from before a truncate.
+            self._reader = open(self._path, "rb", buffering=0)  # noqa: SIM115 - see close()
         except OSError as exc:
             raise TelemetryError(
                 f"cannot create a spool file under {directory or tempfile.gettempdir()}: "
@@ -87,7 +88,8 @@ class DiskSpool(Generic[T]):
             self._bytes -= _HEADER.size + length
         self._read_pos = self._reader.tell()
         if self._count == 0:
-            self._writer.truncate(0)  # "ab": writes keep going to the (new) end
+            self._writer.seek(0)  # the fd has no O_APPEND: move the write position back too
+            self._writer.truncate()
             self._read_pos = 0
             self._head_ns = None
         else:

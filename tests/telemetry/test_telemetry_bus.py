@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from telemetry import BusClosedError, Policy, TelemetryBus, TelemetrySample
@@ -146,6 +146,7 @@ async def test_unsubscribed_consumers_stop_receiving() -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@example(maxsize=1, ops=[2, -1, -1, 2])  # the spool refilled after it was emptied and truncated
 @given(
     maxsize=st.integers(min_value=1, max_value=8),
     ops=st.lists(st.one_of(st.integers(min_value=1, max_value=30), st.just(-1)), max_size=40),
