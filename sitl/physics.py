@@ -181,7 +181,10 @@ class FleetPhysics:
         dv_h = dv_h * lim[:, None]
         dv_z = np.clip(vz_des - vel[:, 2], -vert_acc * h, vert_acc * h)
         dv = np.column_stack((dv_h, dv_z))
-        dv[~flying] = -vel[~flying]
+        # Motors off: on the ground it stands still; in the air it falls.
+        idle = ~flying
+        dv[idle, :2] = -vel[idle, :2]
+        dv[idle, 2] = np.where(alt[idle] > 0.0, GRAVITY_M_S2 * h, -vel[idle, 2])
         self.acc = dv / h
         vel += dv
         # Wind pushes a flying vehicle a little off its track (the position

@@ -20,14 +20,11 @@ from typing import Any
 from sitl.clock import SimClock
 from sitl.codec import mavlink as m
 from sitl.config import VehiclePorts
+from sitl.geofence import inside_fence
 from sitl.link import LinkKind, SimLink
 from sitl.mission import (
     DO_CHANGE_SPEED,
     DO_JUMP,
-    FENCE_CIRCLE_EXCLUSION,
-    FENCE_CIRCLE_INCLUSION,
-    FENCE_POLYGON_EXCLUSION,
-    FENCE_POLYGON_INCLUSION,
     NAV_COMMANDS,
     NAV_DELAY,
     NAV_LAND,
@@ -1114,6 +1111,10 @@ class SimVehicle:
     def _check_battery(self) -> None:
         soc = self._soc()
         p = self.params
+        if soc <= 0.0 and self.armed:
+            self.statustext("Battery depleted, motors stopped", EMERGENCY)
+            self.disarm("battery depletion", forced=True)
+            return
         level = 0
         if soc < p.clamped("BAT_EMERGEN_THR"):
             level = 3
@@ -1171,7 +1172,7 @@ class SimVehicle:
         fence = self.mission.items[MissionType.FENCE]
         if fence:
             lat, lon = self.position()
-            if not _inside_fence(fence, lat, lon, phys):
+            if not inside_fence(fence, phys.global_to_ned(lat, lon), phys.global_to_ned):
                 return "geofence breached"
         return None
 
@@ -1253,42 +1254,6 @@ def _param_name(raw: Any) -> str:
     if isinstance(raw, bytes):
         raw = raw.decode(errors="replace")
     return str(raw).split("\x00", 1)[0]
-
-
-def _inside_fence(fence: list[MissionItem], lat: float, lon: float, phys: FleetPhysics) -> bool:
-    """PX4's rule: inside every inclusion zone and outside every exclusion zone."""
-    north, east = phys.global_to_ned(lat, lon)
-    i = 0
-    while i < len(fence):
-        item = fence[i]
-        cmd = item.command
-        if cmd in (FENCE_POLYGON_INCLUSION, FENCE_POLYGON_EXCLUSION):
-            n = int(item.params[0])
-            poly = [phys.global_to_ned(v.lat_deg, v.lon_deg) for v in fence[i : i + n]]
-            inside = _point_in_polygon(north, east, poly)
-            if (cmd == FENCE_POLYGON_INCLUSION) != inside:
-                return False
-            i += n
-            continue
-        if cmd in (FENCE_CIRCLE_INCLUSION, FENCE_CIRCLE_EXCLUSION):
-            cn, ce = phys.global_to_ned(item.lat_deg, item.lon_deg)
-            inside = math.hypot(north - cn, east - ce) <= item.params[0]
-            if (cmd == FENCE_CIRCLE_INCLUSION) != inside:
-                return False
-        i += 1
-    return True
-
-
-def _point_in_polygon(x: float, y: float, poly: list[tuple[float, float]]) -> bool:
-    inside = False
-    j = len(poly) - 1
-    for k in range(len(poly)):
-        xk, yk = poly[k]
-        xj, yj = poly[j]
-        if (yk > y) != (yj > y) and x < (xj - xk) * (y - yk) / (yj - yk) + xk:
-            inside = not inside
-        j = k
-    return inside
 
 
 _CommandHandler = Callable[[SimVehicle, SimLink, Any, tuple[float, ...], int | None], int | None]
