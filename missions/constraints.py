@@ -191,9 +191,10 @@ def check_plan(
                 f"home is outside {zone.label}: PX4 rejects a fence that does not contain home"
             )
         shrunk = zone.geom.buffer(-lim.fence_margin_m) if lim.fence_margin_m else zone.geom
-        shapely.prepare(shrunk)
+        lenient = shrunk.buffer(_TOL_M)  # on the margin line is inside
+        shapely.prepare(lenient)
         if len(points):
-            inside = shapely.covers(shrunk, points)
+            inside = shapely.covers(lenient, points)
             for j in np.nonzero(~inside)[0].tolist():
                 out_by = shrunk.exterior.distance(points[j]) if not shrunk.is_empty else math.inf
                 violations.append(

@@ -434,7 +434,8 @@ def _workspace(
     fence_xy = None
     if fence is not None:
         fence_xy = _area_xy(fence, frame, "fence")
-        fly = fly.intersection(fence_xy.buffer(-spec.margin_m) if spec.margin_m else fence_xy)
+        # 0.5 m more than the margin, as for obstacles: rounding never lands on the line
+        fly = fly.intersection(fence_xy.buffer(-(spec.margin_m + 0.5)))
     if not obstacles.is_empty:
         fly = fly.difference(_grown(obstacles, spec.margin_m))
     fly = unary_union(_polygons(fly))

@@ -148,3 +148,14 @@ def test_sorties_climb_out_and_return_around_a_nofly_zone_near_home() -> None:
     for sortie in sorties:
         report = check_plan(sortie, limits=Limits(max_distance_m=None))
         assert report.ok, [str(v) for v in report.violations]
+
+
+def test_coverage_inside_an_inclusion_fence_passes_the_fence_check() -> None:
+    area = FRAME.geom_to_lonlat(Polygon([(100, 100), (400, 100), (400, 300), (100, 300)]))
+    # the fence hugs the area: the usual turn outside the area is not allowed here
+    fence = FRAME.geom_to_lonlat(Polygon([(-20, -20), (405, -20), (405, 305), (-20, 305)]))
+    plan = coverage(area, home=HOME, fence=fence, spec=CoverageSpec(alt_m=60))
+    assert [p.inclusion for p in plan.fence.polygons] == [True]
+    report = check_plan(plan, limits=Limits(fence_margin_m=5))
+    assert report.ok, [str(v) for v in report.violations]
+    assert report.warnings == ()
