@@ -14,6 +14,7 @@ that region; transits that would leave it walk around the obstacle's edge.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -656,9 +657,15 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
         raise GeneratorError(
             "coverage: no sweep line fits in the area; lower the altitude or the margin"
         )
+    ordered = _order_segments(segs, home_xy)
+    # most transits (to the next line) are clear: test them all in one call
+    hops = np.array([[prev[1], nxt[0]] for prev, nxt in itertools.pairwise(ordered)], dtype=float)
+    clear = (
+        shapely.covers(ws.fly_cov, shapely.linestrings(hops)) if len(hops) else np.array([], bool)
+    )
     path: list[XY] = []
-    for p0, p1 in _order_segments(segs, home_xy):
-        if path and math.hypot(p0[0] - path[-1][0], p0[1] - path[-1][1]) > 0.01:
+    for k, (p0, p1) in enumerate(ordered):
+        if path and not clear[k - 1]:
             transit = [path[-1], *_route_inside(path[-1], p0, ws)]
             legs = shapely.linestrings(np.stack([transit[:-1], transit[1:]], axis=1))
             if not shapely.covers(ws.fly_cov, legs).all():
@@ -668,7 +675,7 @@ def _coverage_path(ws: _Workspace, spec: CoverageSpec, angle: float, home_xy: XY
                     " parts; plan each part on its own or shrink the zones"
                 )
             path.extend(transit[1:-1])
-        if not path or path[-1] != p0:
+        if not path or math.hypot(p0[0] - path[-1][0], p0[1] - path[-1][1]) > 0.01:
             path.append(p0)
         if math.hypot(p1[0] - p0[0], p1[1] - p0[1]) > 0.01:
             path.append(p1)
