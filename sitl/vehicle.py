@@ -578,6 +578,9 @@ class SimVehicle:
         self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
     ) -> None:
         msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
+        if not 0 <= msgid <= 0xFFFFFF or msgid not in BUILDERS:
+            self._ack(msg, msg.command, DENIED)
+            return
         self._ack(msg, msg.command, ACCEPTED)
         rate = self._get_stream_rate(link, msgid)
         interval = int(1e6 / rate) if rate > 0 else -1

@@ -277,3 +277,32 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     assert len(set(numbers)) == len(numbers)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", ports[0].api_local))
+
+
+async def test_every_command_is_acked_whatever_its_parameters(
+    sim_fleet: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hostile values (NaN, infinities, huge) never go unanswered."""
+    nasty = [math.nan, math.inf, -math.inf, 1e30, -1.0, 0.0]
+    commands = [400, 22, 21, 20, 300, 192, 193, 178, 179, 512, 520, 410, 511, 510, 420, 176]
+    async with sim_fleet(count=1, speedup=10) as fleet:
+        with MavClient(fleet.gcs_port(0)) as gcs:
+            await gcs.wait_heard()
+            assert gcs.peer is not None
+            gcs.sock.sendto(b"\xfd\x09garbage-not-mavlink" * 20, gcs.peer)  # and noise
+            for command in commands:
+                for value in nasty:
+                    ack = await gcs.command(command, *([value] * 7))
+                    assert ack.result in (0, 1, 2, 3, 4), (command, value)
+            # COMMAND_INT as MAVSDK's goto_location sends it (frame GLOBAL_INT, AMSL).
+            gcs.drain()
+            lat, lon = offset(HOME[0], HOME[1], 10.0, 10.0)
+            goto = mavlink.MAVLink_command_int_message(
+                1, 1, 5, 192, 0, 0, -1, 1, 0, math.nan,
+                round(lat * 1e7), round(lon * 1e7), HOME[2] + 20,
+            )  # fmt: skip
+            gcs.send(goto)
+            ack = await gcs.recv_type("COMMAND_ACK", command=192)
+            assert ack.result == MAV_RESULT_ACCEPTED
+            assert (await gcs.wait_heard()).autopilot == 12  # still alive
+    assert not [r for r in caplog.records if r.name.startswith("sitl")], "handler raised"
