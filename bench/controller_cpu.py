@@ -51,6 +51,12 @@ PX4_API_RATES_HZ: dict[str, float] = {
 }  # fmt: skip
 PX4_API_MSG_S = sum(PX4_API_RATES_HZ.values())
 _TICK_S = 0.01
+_MTU = 1400
+
+
+def _send(sock: socket.socket, data: bytes, port: int) -> None:
+    with contextlib.suppress(OSError):  # a full buffer drops, as a radio would
+        sock.sendto(data, ("127.0.0.1", port))
 
 
 # ----------------------------------------------------------------- child: the sources
@@ -110,10 +116,32 @@ async def _px4rate_child(count: int, ports: list[int]) -> None:
         def write(self, _b: bytes) -> None:
             pass
 
+    from pymavlink.generator.mavcrc import x25crc
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     templates = _templates()
-    mavs = [m.MAVLink(_Sink(), srcSystem=i + 1, srcComponent=1) for i in range(count)]
+    # Each message is packed once per vehicle; sending patches the sequence number and
+    # the checksum, so the source stays cheap enough to hold PX4's rates for 50 vehicles.
+    frames = [
+        {
+            n: bytearray(msg.pack(m.MAVLink(_Sink(), srcSystem=i + 1, srcComponent=1)))
+            for n, msg in templates.items()
+        }
+        for i in range(count)
+    ]
+    extra = {n: bytes((msg.crc_extra,)) for n, msg in templates.items()}
+    seqs = [0] * count
+
+    def framed(i: int, n: str) -> bytes:
+        f = frames[i][n]
+        f[4] = seqs[i]
+        seqs[i] = (seqs[i] + 1) & 0xFF
+        crc = x25crc(bytes(f[1:-2]))
+        crc.accumulate(extra[n])
+        f[-2], f[-1] = crc.crc & 0xFF, crc.crc >> 8
+        return bytes(f)
+
     due = dict.fromkeys(PX4_API_RATES_HZ, 0.0)
     start = time.monotonic()
     tick = 0
@@ -121,14 +149,20 @@ async def _px4rate_child(count: int, ports: list[int]) -> None:
         now = time.monotonic() - start
         batch: list[str] = []
         for n, rate in PX4_API_RATES_HZ.items():
+            due[n] = max(due[n], now - 0.1)  # more than 100 ms behind: drop, don't flood
             while due[n] <= now:  # a late tick sends what fell due, so the rate holds
                 batch.append(n)
                 due[n] += 1.0 / rate
-        for i, mav in enumerate(mavs):
-            data = b"".join(templates[n].pack(mav) for n in batch)
-            if data:
-                with contextlib.suppress(BlockingIOError):
-                    sock.sendto(data, ("127.0.0.1", ports[i]))
+        for i in range(count):
+            datagram = b""
+            for n in batch:
+                frame = framed(i, n)
+                if len(datagram) + len(frame) > _MTU:  # PX4 sends MTU-sized UDP bundles
+                    _send(sock, datagram, ports[i])
+                    datagram = b""
+                datagram += frame
+            if datagram:
+                _send(sock, datagram, ports[i])
         tick += 1
         await asyncio.sleep(max(0.0, start + tick * _TICK_S - time.monotonic()))
 

@@ -50,7 +50,7 @@ from drone_ops.tracker import TRACKED_MSGIDS, StateTracker, StatusText
 from missions.mavlink import MavItem, fence_items, mission_items, rally_items
 from missions.plan import Geofence, PatrolPlan
 from telemetry.bus import Bus
-from telemetry.errors import TelemetryError
+from telemetry.errors import BusClosedError, TelemetryError
 from telemetry.sample import TelemetrySample
 from telemetry.tlog import TlogWriter
 
@@ -214,12 +214,21 @@ class VehicleSession:
 
     @property
     def state(self) -> VehicleState:
-        self._tracker.stats = self._counters.snapshot(
-            skipped_bytes=self._splitter.skipped_bytes if self._splitter else 0,
-            crc_errors=self._decoder.crc_errors,
-        )
-        self._tracker._cache = None
+        """The current snapshot, link statistics as of now."""
+        self._refresh_stats()
         return self._tracker.snapshot()
+
+    def _refresh_stats(self) -> None:
+        self._tracker.set_stats(
+            self._counters.snapshot(
+                skipped_bytes=self._splitter.skipped_bytes if self._splitter else 0,
+                crc_errors=self._decoder.crc_errors,
+            )
+        )
+
+    def reset_mission_progress(self) -> None:
+        """Forget 'item reached' from an earlier mission (a new one was uploaded)."""
+        self._tracker.reset_mission_progress()
 
     @property
     def statustexts(self) -> tuple[StatusText, ...]:
@@ -361,14 +370,11 @@ class VehicleSession:
         _log.info("%s: link %s %s", self.vehicle_id, kind, detail)
 
     def _publish(self) -> None:
-        self._tracker.stats = self._counters.snapshot(
-            skipped_bytes=self._splitter.skipped_bytes if self._splitter else 0,
-            crc_errors=self._decoder.crc_errors,
-        )
-        self._tracker._cache = None
+        self._refresh_stats()
         state = self._tracker.snapshot()
         if self._state_bus is not None:
-            self._state_bus.publish(state)
+            with contextlib.suppress(BusClosedError):  # the fleet is shutting down
+                self._state_bus.publish(state)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
@@ -391,7 +397,7 @@ class VehicleSession:
                 and now - self._last_sample_mono >= cfg.link.sample_interval_s
             ):
                 self._last_sample_mono = now
-                with contextlib.suppress(Exception):  # a closed bus must not stop the link
+                with contextlib.suppress(BusClosedError):  # a closed bus must not stop the link
                     self._sample_bus.publish(self._tracker.sample())
 
     # ------------------------------------------------------------ waiting on state

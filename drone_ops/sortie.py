@@ -31,9 +31,11 @@ from drone_ops.preflight import PreflightFailed, run_preflight
 from drone_ops.session import MissionMismatch, VehicleSession
 from drone_ops.state import FlightMode, VehicleState
 from drone_ops.store.records import SortieOutcome
+from missions.energy import estimate_flight
 from missions.mavlink import MavCmd, mission_items
 from missions.plan import ItemKind, PatrolPlan
 from telemetry.bus import Bus
+from telemetry.errors import BusClosedError
 
 __all__ = [
     "MemorySortieRecorder",
@@ -225,6 +227,9 @@ class Sortie:
         self._mission_done = False
         self._return_cause: tuple[SortieOutcome, str] | None = None
         self._latest: SortieProgress | None = None
+        # A sortie running far past its estimate (a stuck loiter, a mission that never
+        # ends) is brought home rather than left in the air.
+        self._budget_s = 2.0 * estimate_flight(plan).time_s + 120.0
 
     # ------------------------------------------------------------ operator controls
     @property
@@ -278,15 +283,17 @@ class Sortie:
                 outcome, reason = stop.outcome, stop.reason
             except (PreflightFailed, MissionMismatch) as exc:
                 outcome, reason = SortieOutcome.REFUSED, str(exc)
-            except CommandFailed as exc:
-                refused = self.phase in (SortiePhase.UPLOADING, SortiePhase.ARMING)
+            except VehicleError as exc:  # refused before take-off, else an error in flight
+                before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
+                refused = self.phase in before and not s.state.in_air
                 outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
                 reason = str(exc)
-            except VehicleError as exc:
-                outcome, reason = SortieOutcome.ERROR, str(exc)
+                if not refused:
+                    await self._safe_return()
             except Exception as exc:  # a controller bug must still close the record
                 _log.exception("%s: sortie failed", s.vehicle_id)
                 outcome, reason = SortieOutcome.ERROR, f"controller error: {exc!r}"
+                await self._safe_return()
             finally:
                 final = s.state
                 landed = not final.armed and not final.in_air
@@ -303,6 +310,16 @@ class Sortie:
             landed_and_disarmed=landed,
         )
 
+    async def _safe_return(self) -> None:
+        """After an error in flight, bring the vehicle home if it is still up there."""
+        state = self.session.state
+        if not state.in_air or self._we_commanded_return or state.link is not LinkState.CONNECTED:
+            return
+        self._we_commanded_return = True
+        await self._event("error in flight; returning to launch")
+        with contextlib.suppress(VehicleError):
+            await self.session.return_to_launch(actor=self._actor)
+
     async def _close(self, outcome: SortieOutcome, reason: str, tlog: Path | None) -> None:
         await self._event(f"closed: {outcome.value}: {reason}")
         await self._recorder.close_sortie(
@@ -317,7 +334,7 @@ class Sortie:
         cfg = s.config
         self._set_phase(SortiePhase.UPLOADING)
         await s.upload_plan(self.plan, actor=self._actor)
-        s._tracker.reset_mission_progress()
+        s.reset_mission_progress()
         await self._event(f"plan uploaded and verified ({len(self._items)} mission items)")
 
         self._set_phase(SortiePhase.PREFLIGHT)
@@ -367,6 +384,22 @@ class Sortie:
                         SortieOutcome.ERROR,
                         f"vehicle did not take off within {cfg.timeouts.state_change_s:.0f} s",
                     )
+                overran = (time.monotonic() - started) * cfg.speedup > self._budget_s
+                if (
+                    overran
+                    and not self._paused  # an operator holding the vehicle decides when it goes on
+                    and not self._we_commanded_return
+                    and state.mode not in _RETURNING
+                ):
+                    self._we_commanded_return = True
+                    self._return_cause = (
+                        SortieOutcome.ABORTED,
+                        f"sortie overran twice its estimated time ({self._budget_s:.0f} s); "
+                        "returned to launch",
+                    )
+                    await self._event("sortie overran its time budget; returning to launch")
+                    with contextlib.suppress(CommandFailed, LinkDown):
+                        await s.return_to_launch(actor=self._actor)
                 if (
                     self._mission_done
                     and not self._ends_with_return
@@ -497,7 +530,7 @@ class Sortie:
             return
         self._latest = progress
         if self._bus is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BusClosedError):
                 self._bus.publish(progress)
 
     def _distance_to_go(self, state: VehicleState) -> float | None:

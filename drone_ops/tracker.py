@@ -120,6 +120,10 @@ class StateTracker:
             handler(msg)
             self._cache = None
 
+    def set_stats(self, stats: LinkStats) -> None:
+        self.stats = stats
+        self._cache = None
+
     def set_link(self, link: LinkState, stats: LinkStats | None = None) -> None:
         self.link = link
         if stats is not None:
