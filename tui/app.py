@@ -44,7 +44,7 @@ _SEVERITY_WARNING = 4  # MAV_SEVERITY_WARNING: vehicle messages this loud become
 # Actions that need a confirmation, with a line saying what the vehicle will do.
 _CONSEQUENCE = {
     VehicleAction.ARM: "Motors will spin up.",
-    VehicleAction.TAKEOFF: "The vehicle arms if needed and climbs.",
+    VehicleAction.TAKEOFF: "The vehicle climbs to this altitude (a disarmed one when armed).",
     VehicleAction.START_PATROL: "The plan is uploaded, checked and flown.",
     VehicleAction.PAUSE: "The vehicle holds its position.",
     VehicleAction.RESUME: "The vehicle continues its mission.",

@@ -117,7 +117,7 @@ class FleetMap(Widget, can_focus=True):
     }
     """
 
-    scene: reactive[MapScene] = reactive(MapScene, always_update=True)
+    scene: reactive[MapScene] = reactive(MapScene)  # equal scenes do not repaint
     m_per_dot: reactive[float] = reactive(10.0)
     center_east_m: reactive[float] = reactive(0.0)
     center_north_m: reactive[float] = reactive(0.0)

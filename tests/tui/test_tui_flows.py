@@ -1,0 +1,172 @@
+"""Operator flows through the console against simulated vehicles over real UDP.
+
+The stack is the one `drone-ops tui --sim 3` runs: the simulator, the
+controller (MAVSDK + pymavlink), an SQLite store with the audit chain and the
+incident rules. Keys go in through Textual's Pilot; what the vehicles did is
+checked in the controller's state and in the store, not only on the screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from drone_ops.cli.demo import demo_plan
+from drone_ops.cli.tui import ConsoleStack, console_stack, plan_tools
+from drone_ops.config import ControllerConfig, PreflightConfig, TimeoutsConfig
+from drone_ops.incidents import Incidents, IncidentStatus
+from drone_ops.state import FlightMode, LandedState
+from missions.formats import save_plan
+from tui.app import DroneOpsConsole
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.incidents import IncidentsScreen
+from tui.screens.planner import PlannerScreen
+from tui.widgets.fleet_table import FleetTable
+
+SPEEDUP = 10.0  # the demo's factor: fast, and link timing holds on a loaded machine
+pytestmark = pytest.mark.slow
+
+# Six engineers share two cores here: give the link PX4's own loss time (COM_DL_LOSS_T
+# 10 s) so a starved event loop is not mistaken for a lost vehicle.
+TOLERANT = ControllerConfig(
+    timeouts=TimeoutsConfig(heartbeat_loss_s=10.0),
+    preflight=PreflightConfig(max_heartbeat_age_s=10.0),
+)
+
+Running = tuple[DroneOpsConsole, Pilot[None], ConsoleStack]
+
+
+@asynccontextmanager
+async def sim_console(tmp_path: Path) -> AsyncIterator[Running]:
+    async with console_stack(
+        sim=3,
+        store_url=f"sqlite:///{tmp_path}/drone-ops.db",
+        var=tmp_path,
+        speedup=SPEEDUP,
+        config=TOLERANT,
+        actor="operator:test",
+        incident_refresh_s=0.5,
+    ) as stack:
+        app = DroneOpsConsole(stack.backend, plan_tools=plan_tools())
+        async with app.run_test(size=(100, 30)) as pilot:
+
+            def ready() -> bool:
+                tables = app.screen.query(FleetTable)
+                return (
+                    bool(tables)
+                    and tables.first().row_count == 3
+                    and all(v.has_position for v in app.model.vehicles.values())
+                )
+
+            await app.wait_for(ready, 30)
+            try:
+                yield app, pilot, stack
+            except BaseException:
+                print("operator notices:", *app.notices, sep="\n  ")  # shown when a test fails
+                raise
+
+
+async def select(app: DroneOpsConsole, pilot: Pilot[None], vehicle_id: str) -> None:
+    table = app.screen.query_one(FleetTable)
+    table.select_vehicle(vehicle_id)
+    await app.wait_for(lambda: app.selected_vehicle_id == vehicle_id, 10)
+
+
+async def confirm(app: DroneOpsConsole, pilot: Pilot[None], key: str, expect: str) -> None:
+    await pilot.press(key)
+    await app.wait_for(lambda: isinstance(app.screen, ConfirmScreen), 10)
+    assert str(app.screen.query_one("#question").content) == expect + "?"  # type: ignore[attr-defined]
+    await pilot.press("tab", "enter")
+
+
+async def commands_sent(stack: ConsoleStack, vehicle_id: str) -> list[str]:
+    entries = await stack.store.audit.entries(target=f"vehicle:{vehicle_id}")
+    return [e.action for e in entries if e.action.endswith(".request")]
+
+
+async def test_patrol_from_a_plan_file_with_pause_and_resume_to_the_end(tmp_path: Path) -> None:
+    async with sim_console(tmp_path) as (app, pilot, stack):
+        plan_file = tmp_path / "perimeter.plan"
+        plan = demo_plan(stack.fleet.session("v1"), 0, 1)
+        save_plan(plan, str(plan_file))
+
+        # Without a confirmation nothing is sent: Enter lands on Cancel.
+        await pilot.press("h", "enter")
+        await app.wait_for(lambda: any("cancelled" in t for _, t in app.notices), 10)
+        assert await commands_sent(stack, "v1") == []
+
+        # Planner: open the file, see it checked, use it.
+        await pilot.press("o")
+        assert isinstance(app.screen, PlannerScreen)
+        app.screen.query_one(Input).value = str(plan_file)
+        await pilot.press("enter", "u")
+        await app.wait_for(lambda: app.model.plan is not None, 10)
+
+        n = len(plan.items)
+        await confirm(app, pilot, "s", f"Start patrol v1 with plan 'perimeter-v1' ({n} items)")
+        v1 = lambda: app.model.vehicles["v1"]  # noqa: E731 - the newest view, re-read each time
+        await app.wait_for(lambda: v1().sortie == "flying" and (v1().mission_seq or 0) >= 2, 60)
+
+        await confirm(app, pilot, "p", "Pause v1")
+        await app.wait_for(lambda: v1().sortie == "paused", 30)
+        assert stack.fleet.state("v1").mode is FlightMode.AUTO_LOITER
+        await confirm(app, pilot, "c", "Resume v1")
+        await app.wait_for(lambda: v1().sortie == "flying", 30)
+
+        await app.wait_for(lambda: v1().sortie == "completed", 120)
+        assert v1().mission_seq == v1().mission_total  # progress reached the end
+        result = await stack.fleet.sortie_result("v1")
+        assert result.outcome.value == "completed"
+        assert stack.fleet.state("v1").landed is LandedState.ON_GROUND
+        sent = await commands_sent(stack, "v1")
+        assert "command.pause.request" in sent
+        assert "command.resume.request" in sent
+
+
+async def test_take_off_rtl_and_an_incident_raised_and_resolved(tmp_path: Path) -> None:
+    async with sim_console(tmp_path) as (app, pilot, stack):
+        await select(app, pilot, "v2")
+        await confirm(app, pilot, "t", "Take off v2 to 20 m")
+        await app.wait_for(lambda: any(t == "Take off v2: accepted" for _, t in app.notices), 20)
+        await confirm(app, pilot, "a", "Arm v2")  # PX4: a pending take-off starts when armed
+        v2 = lambda: app.model.vehicles["v2"]  # noqa: E731
+        await app.wait_for(lambda: (v2().rel_alt_m or 0.0) > 15.0, 60)
+
+        # Mark an incident at v2's position, in the air.
+        await pilot.press("m", *"dog", "space", *"loose", "enter")
+        marked = lambda: [i for i in app.model.incidents.values() if i.summary == "dog loose"]  # noqa: E731
+        await app.wait_for(lambda: bool(marked()), 20)
+        incident = marked()[0]
+        assert incident.vehicle_id == "v2"
+        assert incident.lat_deg is not None  # at the vehicle's position
+
+        await confirm(app, pilot, "h", "Return to launch v2")
+        await app.wait_for(lambda: v2().mode == "AUTO.RTL", 30)
+        await app.wait_for(lambda: v2().landed_state == "ON_GROUND" and not v2().armed, 120)
+
+        await pilot.press("i")
+        await app.wait_for(lambda: isinstance(app.screen, IncidentsScreen), 10)
+        screen = app.screen
+        assert isinstance(screen, IncidentsScreen)
+        await pilot.press("slash", *"dog", "enter")  # rules may have raised others: filter
+        await app.wait_for(lambda: screen.selected_incident_id == incident.incident_id, 20)
+        await pilot.press("r")  # the store refuses: open → acknowledged → resolved
+        await app.wait_for(lambda: any("acknowledge it first" in t for _, t in app.notices), 20)
+        await pilot.press("k")
+        await app.wait_for(
+            lambda: app.model.incidents[incident.incident_id].status.value == "acknowledged", 20
+        )
+        await pilot.press("r")
+        await app.wait_for(
+            lambda: app.model.incidents[incident.incident_id].status.value == "resolved", 20
+        )
+        stored = await Incidents(stack.store).get(int(incident.incident_id))
+        assert stored.status is IncidentStatus.RESOLVED
+        assert stored.raised_by == "operator:test"
+        assert "command.rtl.request" in await commands_sent(stack, "v2")
+        assert await commands_sent(stack, "v1") == []  # only the selected vehicle was commanded
