@@ -20,11 +20,11 @@ pytestmark = pytest.mark.slow
 HOME = Home(lat_deg=47.397743, lon_deg=8.545594, amsl_m=489.4)
 
 
-def _plan_file(tmp_path: Path) -> Path:
+def _plan_file(tmp_path: Path, alt_m: float = 15) -> Path:
     plan = route(
         [GeoPoint(lat_deg=47.3980, lon_deg=8.5456), GeoPoint(lat_deg=47.3980, lon_deg=8.5460)],
         home=HOME,
-        alt_m=15,
+        alt_m=alt_m,
         name="cli",
     )
     path = tmp_path / "patrol.plan"
@@ -61,6 +61,19 @@ def test_fly_sim_exits_zero_when_landed_and_disarmed(
     assert "item 4/4" in out
     assert "fly: sortie completed" in out
     assert list(tmp_path.glob("v1-*.tlog"))
+
+
+def test_fly_refused_sortie_exits_1_with_the_reason_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _plan_file(tmp_path, alt_m=150)
+    code = main(["fly", str(plan), "--sim", "--speedup", "10", "--tlog-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("fly: sortie refused: ")
+    assert "ceiling: highest item 150 m (need <= 120 m above home)" in lines[0]
 
 
 @pytest.mark.parametrize(
