@@ -6,6 +6,7 @@ bridge and `drone-ops watch` connect the same way.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,9 @@ def make_client(
         keepalive=config.keepalive_s,
         timeout=config.connect_timeout_s,
         tls_context=ssl_context,
+        # Telemetry is many small packets: without this, Nagle's algorithm holds them
+        # back for tens of milliseconds waiting for the broker's delayed ACK.
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         tls_insecure=(not config.tls.check_hostname) if config.tls is not None else None,
     )
 
