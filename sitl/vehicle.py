@@ -149,6 +149,7 @@ class SimVehicle:
         self._rtl_return_alt_m = 30.0
         self._bat_level = 0
         self._statustext_id = 0
+        self._mission_announced = False
         self._announced_state: tuple[FlightMode, bool] = (self.mode, self.armed)
         self._limits_key: tuple[object, ...] = ()
         self._airborne = False
@@ -690,6 +691,8 @@ class SimVehicle:
         """Switch mode and set up its navigator (also used to restart a mode)."""
         was = self.mode
         self.history.append((self.now_s(), f"mode {mode.name} (armed={self.armed})"))
+        if mode is not FlightMode.AUTO_MISSION:
+            self._mission_announced = False
         self.mode = mode
         self._hold_until_s = None
         self._phys.target_yaw[self.i] = math.nan
@@ -713,8 +716,10 @@ class SimVehicle:
                 return
             self._mission_started = True
             self.mission_finished = False
-            if was is not FlightMode.AUTO_MISSION:
+            if not self._mission_announced:
+                self._mission_announced = True
                 self.statustext("Executing Mission", INFO)
+                self._command_payload()
             if not flying:
                 self._start_climb(max(self.params["MIS_TAKEOFF_ALT"], 1.0))
                 if self._current_item() is not None and self._current_item().command == NAV_TAKEOFF:  # type: ignore[union-attr]
@@ -752,11 +757,26 @@ class SimVehicle:
         self.phase = Phase.LAND
         self._touchdown_at_s = None
 
+    def _command_payload(self) -> None:
+        """PX4's navigator re-commands its payload when a mission or a return
+        starts: gimbal manager take-over and neutral attitude, camera trigger
+        off. These COMMAND_LONGs from 1/1 target the gimbal (154) and camera
+        (100) components; there are none here, so nobody acks them."""
+        sysid = self.system_id
+        nan = math.nan
+        for command, comp, params in (
+            (1001, 154, (-2.0, -2.0, -1.0, -1.0, nan, nan, 0.0)),  # GIMBAL_MANAGER_CONFIGURE
+            (1000, 154, (0.0, 0.0, nan, nan, 0.0, nan, 0.0)),  # GIMBAL_MANAGER_PITCHYAW
+            (2003, 100, (0.0, -1.0, -1.0, nan, nan, nan, nan)),  # DO_TRIGGER_CONTROL off
+        ):
+            self._broadcast(m.MAVLink_command_long_message(sysid, comp, command, 0, *params))
+
     def _start_rtl(self) -> None:
         rel = self.alt_m()
         ret_alt = max(self.params["RTL_RETURN_ALT"], rel)
         self._rtl_return_alt_m = ret_alt
         self.statustext("Returning to launch", INFO)
+        self._command_payload()
         self.statustext(
             f"RTL: start return at {math.ceil(self.home_amsl_m + ret_alt)} m "
             f"({math.ceil(ret_alt)} m above destination)",

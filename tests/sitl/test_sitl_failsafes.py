@@ -73,6 +73,13 @@ async def test_mission_start_while_disarmed_arms_flies_and_reports_progress(
                 if not reached or reached[-1] != msg.seq:
                     reached.append(msg.seq)
             assert reached == [0, 1, 2]
+            # PX4 itself commands its payload (gimbal manager, camera) from 1/1.
+            own = [
+                m.command
+                for m in gcs.received
+                if m.get_type() == "COMMAND_LONG" and m.get_srcSystem() == fleet.system_id(0)
+            ]
+            assert {1000, 1001, 2003} <= set(own)
             await wait_text(gcs, "Mission finished, loitering")
             await wait_mode(gcs, LOITER)
             pos = await gcs.recv_type("GLOBAL_POSITION_INT")
