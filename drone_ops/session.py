@@ -280,7 +280,8 @@ class VehicleSession:
         sysid = self._sysid
         for_mavsdk: list[bytes] = []
         for frame in splitter.feed(data):
-            counters.count(frame.sysid, frame.compid, frame.seq)
+            if frame.sysid == sysid or sysid is None:  # loss and rate of the vehicle itself,
+                counters.count(frame.sysid, frame.compid, frame.seq)  # not of relayed GCS frames
             if tlog is not None:
                 self._record(frame.raw)
             if frame.msgid not in TELEMETRY_ONLY:

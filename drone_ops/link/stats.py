@@ -48,13 +48,17 @@ class LinkCounters:
     def count(self, sysid: int, compid: int, seq: int) -> None:
         key = (sysid << 8) | compid
         last = self._last_seq.get(key)
-        if last is not None:
-            gap = (seq - last - 1) & 0xFF
-            if gap < 128:  # a large jump is a reordering or a restart, not 200 lost packets
-                self.lost += gap
-        self._last_seq[key] = seq
         self.messages += 1
         self._rate_count += 1
+        if last is None:
+            self._last_seq[key] = seq
+            return
+        ahead = (seq - last) & 0xFF
+        if 0 < ahead < 128:
+            self.lost += ahead - 1  # the ones skipped are lost until they turn up late
+            self._last_seq[key] = seq
+        elif ahead >= 128 and self.lost:  # behind: a late (reordered) one, not lost after all
+            self.lost -= 1
 
     def heartbeat(self) -> None:
         self.last_heartbeat_mono = time.monotonic()

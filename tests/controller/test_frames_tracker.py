@@ -67,6 +67,13 @@ def test_loss_from_sequence_gaps() -> None:
     assert abs(snap.loss_pct - 25.0) < 1e-9
 
 
+def test_reordered_frames_are_not_loss() -> None:
+    c = LinkCounters()
+    for seq in (38, 39, 41, 40, 43, 44):  # 40 comes late, 42 never comes
+        c.count(1, 1, seq)
+    assert c.snapshot().lost == 1
+
+
 def test_target_system_of_outgoing_frames() -> None:
     gcs = m.MAVLink(_Sink(), srcSystem=245, srcComponent=190)
     cmd = m.MAVLink_command_long_message(7, 1, 400, 0, 1, 0, 0, 0, 0, 0, 0).pack(gcs)
