@@ -659,6 +659,7 @@ class SimVehicle:
         self.statustext(f"Disarmed by {reason}", INFO)
         self.history.append((self.now_s(), f"disarmed in phase {self.phase.name}"))
         self.mode = FlightMode.AUTO_LOITER
+        self._mission_announced = False
         self.phase = Phase.IDLE
         self._speed_override_m_s = None
         if self.height_m() <= 0.05:

@@ -9,6 +9,7 @@ from typing import Any
 
 from mavsdk.asyncio.plugins.action import ActionAsync
 from mavsdk.asyncio.plugins.mission import MissionAsync, MissionItem, MissionPlan
+from mavsdk.asyncio.plugins.param import ParamAsync
 from mavsdk.asyncio.plugins.telemetry import LandedState, TelemetryAsync
 from sitl_helpers import HOME, distance_m, first_match, mavsdk_autopilot, offset
 
@@ -43,6 +44,7 @@ async def test_discover_health_mission_rtl_land_disarm(sim_fleet: Any) -> None:
         telemetry = TelemetryAsync(system)
         action = ActionAsync(system)
         mission = MissionAsync(system)
+        param = ParamAsync(system)
         assert await system.get_system_id() == fleet.system_id(0)
         await first_match(telemetry.subscribe_health(), healthy, 20, "health ok")
         home = await telemetry.home()
@@ -57,10 +59,14 @@ async def test_discover_health_mission_rtl_land_disarm(sim_fleet: Any) -> None:
             assert abs(got.longitude_deg - sent.longitude_deg) < 1e-6
             assert abs(got.relative_altitude_m - 10.0) < 0.01
 
-        # Mission mode first, then arm: PX4 takes off at once. (Arming first and
-        # dawdling trips COM_DISARM_PRFLT, in simulated seconds, at 20x.)
-        await mission.start_mission()
+        # MAVSDK switches PX4 to Hold before arming when it sees Mission mode,
+        # so arm first, then start. COM_DISARM_PRFLT (10 s, simulated: 0.5 s
+        # wall at 20x) would disarm a vehicle that waits on the ground between
+        # the two calls on a busy machine: turn it off, as a test rig may.
+        await param.set_param_float("COM_DISARM_PRFLT", -1.0)
+        assert await param.get_param_float("COM_DISARM_PRFLT") == -1.0
         await action.arm()
+        await mission.start_mission()
 
         seen: list[tuple[int, int]] = []
 
