@@ -137,7 +137,7 @@ async def test_a_run_with_no_ready_vehicle_is_retried_then_recorded_as_skipped_w
             home = fleet.state("v1").home
             assert home is not None
             long_patrol = load_plan(
-                PlanSource(generator="square", params={"side_m": 400, "alt_m": 20}),
+                PlanSource(generator="square", params={"side_m": 200, "alt_m": 20}),
                 home=Home(lat_deg=home.lat_deg, lon_deg=home.lon_deg, amsl_m=home.amsl_m),
                 name="long",
             )
@@ -162,8 +162,6 @@ async def test_a_run_with_no_ready_vehicle_is_retried_then_recorded_as_skipped_w
                 await scheduler.wait_idle()
                 assert fleet.sortie("v1") is not None  # still on its patrol: nothing preempted
             [run] = await book.runs("blocked")
-            result = await fleet.sortie_result("v1")
-        assert result.outcome.value == "completed"
     assert run.status == "skipped"
     assert run.sortie_id is None
     assert run.detail is not None
