@@ -128,6 +128,7 @@ class Px4Sitl:
         with path.open("ab") as log:
             while line := await proc.stdout.readline():
                 log.write(line)
+                log.flush()
                 if not ready.is_set() and any(
                     marker in line.decode(errors="replace") for marker in _READY_MARKERS
                 ):
