@@ -94,12 +94,12 @@ async def _simulated(count: int, speedup: float) -> AsyncIterator[tuple[VehicleL
 
 
 def _serve(args: argparse.Namespace) -> int:
+    config = _config(args)  # bad input is reported before anything starts
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(args.log_level.upper())
-    config = _config(args)
 
     async def go() -> int:
         stop = asyncio.Event()

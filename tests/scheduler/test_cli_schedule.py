@@ -83,3 +83,24 @@ def test_unknown_schedule_name_is_a_clear_error(
     code, _, err = run(capsys, "schedule", "pause", "nope", "--store", f"sqlite:///{tmp_path}/s.db")
     assert code == 2
     assert "no schedule named 'nope'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["dispatch", "north,east", "--sim", "1"], "is not LAT,LON"),
+        (["dispatch", "95,8", "--sim", "1"], "outside -90..90"),
+        (["dispatch", "47.39,8.54", "--alt", "500", "--sim", "1"], "safe 10..120 m"),
+        (["dispatch", "47.39,8.54"], "no vehicles"),
+        (["serve", "--config", "/no/such/serve.toml"], "cannot read config"),
+        (["serve", "--vehicle", "v1"], "is not ID=URL"),
+    ],
+)
+def test_dispatch_and_serve_refuse_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    extra = ["--store", f"sqlite:///{tmp_path / 'ops.db'}"] if argv[0] == "dispatch" else []
+    code, _, err = run(capsys, *argv, *extra)
+    assert code == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
