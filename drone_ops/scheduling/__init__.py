@@ -1,6 +1,7 @@
 """Scheduled patrols: schedules in the store, the run claim, and the scheduler loop.
 
-The `Schedule` value itself lives in `drone_ops.schedule`.
+The `Schedule` value itself lives in `drone_ops.schedule`; leases between
+controllers in `drone_ops.lease`; dispatch in `drone_ops.dispatch`.
 """
 
 from drone_ops.scheduling.book import (
@@ -10,5 +11,26 @@ from drone_ops.scheduling.book import (
     ScheduleBook,
     StoredSchedule,
 )
+from drone_ops.scheduling.clock import Clock, ScaledClock, SystemClock
+from drone_ops.scheduling.plans import GENERATORS, load_plan
+from drone_ops.scheduling.readiness import Selection, not_ready_reason, select_vehicle
+from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler, SchedulerStats
 
-__all__ = ["ClaimedRun", "RunRecord", "RunStatus", "ScheduleBook", "StoredSchedule"]
+__all__ = [
+    "GENERATORS",
+    "ClaimedRun",
+    "Clock",
+    "RunLinkingRecorder",
+    "RunRecord",
+    "RunStatus",
+    "ScaledClock",
+    "ScheduleBook",
+    "Scheduler",
+    "SchedulerStats",
+    "Selection",
+    "StoredSchedule",
+    "SystemClock",
+    "load_plan",
+    "not_ready_reason",
+    "select_vehicle",
+]
