@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
@@ -20,7 +19,7 @@ from typing import Any
 from sitl.clock import SimClock
 from sitl.codec import mavlink as m
 from sitl.config import VehiclePorts
-from sitl.geofence import inside_fence
+from sitl.failsafes import Failsafes
 from sitl.link import LinkKind, SimLink
 from sitl.mission import (
     DO_CHANGE_SPEED,
@@ -69,7 +68,6 @@ FAILURE_UNIT_MAVLINK_SIGNAL = 105
 FAILURE_OK, FAILURE_OFF, FAILURE_GARBAGE, FAILURE_WRONG = 0, 1, 3, 4
 _ALT_ACCEPT_M = 0.8  # PX4's NAV_MC_ALT_RAD
 _SPOOLUP_S = 1.5  # motors spin up after arming before the vehicle lifts
-_WALL_LINK_GRACE_S = 3.0  # a client's 1 Hz wall heartbeat must be missed this long too
 
 
 class Phase(Enum):
@@ -147,17 +145,12 @@ class SimVehicle:
         self._reached_resends: dict[int, int] = {}
         self._jumps_left: dict[int, int] = {}
         self._rtl_return_alt_m = 30.0
-        self._bat_level = 0
         self._statustext_id = 0
         self._mission_announced = False
         self._announced_state: tuple[FlightMode, bool] = (self.mode, self.armed)
         self._limits_key: tuple[object, ...] = ()
         self._airborne = False
-        self._fence_breached = False
-        self._gcs_seen = False
-        self._gcs_hb_sim_s = 0.0
-        self._gcs_hb_wall_s = 0.0
-        self.link_lost = False
+        self.failsafes = Failsafes(self)
         self._param_queue: deque[tuple[SimLink, int]] = deque()
         self._boot_n, self._boot_e = float(physics.pos[i, 0]), float(physics.pos[i, 1])
 
@@ -211,7 +204,7 @@ class SimVehicle:
 
     def system_status(self) -> int:
         if self.armed:
-            return MavState.CRITICAL if self._bat_level >= 3 else MavState.ACTIVE
+            return MavState.CRITICAL if self.failsafes.battery_level >= 3 else MavState.ACTIVE
         return MavState.STANDBY if self._arm_block_reason() is None else MavState.UNINIT
 
     def sensors(self) -> tuple[int, int, int]:
@@ -267,12 +260,7 @@ class SimVehicle:
             if other is not link:
                 other.forward(bytes(raw))
         if msg.type == 6:  # MAV_TYPE_GCS
-            self._gcs_seen = True
-            self._gcs_hb_sim_s = self.now_s()
-            self._gcs_hb_wall_s = time.monotonic()
-            if self.link_lost:
-                self.link_lost = False
-                self.statustext("Data link regained", INFO)
+            self.failsafes.gcs_heartbeat()
 
     def _targets_us(self, msg: Any) -> bool:
         return bool(msg.target_system in (0, self.system_id))
@@ -953,7 +941,7 @@ class SimVehicle:
         """Once per tick, after physics: failsafes (every 5th tick, staggered
         across the fleet), then the navigator."""
         if (tick + self.index) % 5 == 0:
-            self._check_failsafes(now)
+            self.failsafes.check(now)
         self._navigate(now)
         self._apply_limits()
         self._update_landed_state()
@@ -1105,7 +1093,11 @@ class SimVehicle:
             self.landed_state = LandedState.IN_AIR
 
     # ================================================================ failsafes
-    def _failsafe(self, reason: str, action: FlightMode | None, *, terminate: bool = False) -> None:
+    def enter_failsafe(
+        self, reason: str, action: FlightMode | None, *, terminate: bool = False
+    ) -> None:
+        """Act on a failsafe as PX4 does: a mode change (never from landing
+        back to a return), a warning only, or flight termination."""
         if terminate:
             self.statustext(f"Failsafe: {reason}, terminating flight", EMERGENCY)
             self.disarm("failsafe", forced=True)
@@ -1120,105 +1112,13 @@ class SimVehicle:
         self.statustext(f"Failsafe: {reason}, executing {action.label}", CRITICAL)
         self._enter(action)
 
-    def _check_failsafes(self, now: float) -> None:
-        self._check_battery()
-        self._check_link(now)
-        self._check_fence()
-        if (
-            not self.gps_ok
-            and self.armed
-            and self.in_air()
-            and self.mode is not FlightMode.AUTO_LAND
-        ):
-            self._failsafe("no global position", FlightMode.AUTO_LAND)
-
-    def _check_battery(self) -> None:
-        soc = self._soc()
-        p = self.params
-        if soc <= 0.0 and self.armed:
-            self.statustext("Battery depleted, motors stopped", EMERGENCY)
-            self.disarm("battery depletion", forced=True)
-            return
-        level = 0
-        if soc < p.clamped("BAT_EMERGEN_THR"):
-            level = 3
-        elif soc < p.clamped("BAT_CRIT_THR"):
-            level = 2
-        elif soc < p.clamped("BAT_LOW_THR"):
-            level = 1
-        if level <= self._bat_level:
-            if not self.armed and soc > p.clamped("BAT_LOW_THR") + 0.05:
-                self._bat_level = 0  # recharged
-            return
-        self._bat_level = level
-        action = int(p["COM_LOW_BAT_ACT"])
-        if level == 1:
-            self.statustext("Low battery level, return advised", WARNING)
-        elif level == 2:
-            self.statustext("Critical battery level", CRITICAL)
-            mode = {2: FlightMode.AUTO_LAND, 3: FlightMode.AUTO_RTL}.get(action)
-            if mode is not None:
-                self._failsafe("critical battery", mode)
-        else:
-            self.statustext("Emergency battery level, land now", EMERGENCY)
-            if action in (2, 3):
-                self._failsafe("emergency battery", FlightMode.AUTO_LAND)
-
-    def _check_link(self, now: float) -> None:
-        if not self._gcs_seen or self.link_lost:
-            return
-        timeout = self.params.clamped("COM_DL_LOSS_T")
-        if now - self._gcs_hb_sim_s <= timeout:
-            return
-        if time.monotonic() - self._gcs_hb_wall_s <= _WALL_LINK_GRACE_S:
-            return
-        self.link_lost = True
-        self.statustext("Connection to ground station lost", CRITICAL)
-        action = int(self.params["NAV_DLL_ACT"])
-        if action == 0:
-            return
-        modes = {1: FlightMode.AUTO_LOITER, 2: FlightMode.AUTO_RTL, 3: FlightMode.AUTO_LAND}
-        self._failsafe("data link lost", modes.get(action), terminate=action in (5, 6))
+    @property
+    def link_lost(self) -> bool:
+        return self.failsafes.link_lost
 
     def fence_breach(self) -> str | None:
         """Why the vehicle is outside its geofence, or None when inside."""
-        p = self.params
-        phys = self._phys
-        i = self.i
-        home = phys.home[i]
-        pos = phys.pos[i]
-        max_h = p["GF_MAX_HOR_DIST"]
-        if max_h > 0 and math.hypot(float(pos[0] - home[0]), float(pos[1] - home[1])) > max_h:
-            return "maximum distance from home exceeded"
-        max_v = p["GF_MAX_VER_DIST"]
-        if max_v > 0 and self.alt_m() > max_v:
-            return "maximum altitude exceeded"
-        fence = self.mission.items[MissionType.FENCE]
-        if fence:
-            lat, lon = self.position()
-            if not inside_fence(fence, phys.global_to_ned(lat, lon), phys.global_to_ned):
-                return "geofence breached"
-        return None
-
-    def _check_fence(self) -> None:
-        if not (self.armed and self.in_air()):
-            self._fence_breached = False
-            return
-        reason = self.fence_breach()
-        if reason is None:
-            self._fence_breached = False
-            return
-        if self._fence_breached:
-            return
-        self._fence_breached = True
-        action = int(self.params["GF_ACTION"])
-        if action == 0:
-            return
-        modes = {2: FlightMode.AUTO_LOITER, 3: FlightMode.AUTO_RTL, 5: FlightMode.AUTO_LAND}
-        self.statustext(f"Geofence: {reason}", CRITICAL)
-        if action == 1:
-            return
-        self._failsafe(reason, modes.get(action), terminate=action == 4)
+        return self.failsafes.fence_breach()
 
     # ================================================================ test hooks
     def set_link_down(self, duration_s: float) -> None:
