@@ -453,9 +453,16 @@ class Sortie:
                 await self._event(f"vehicle {ev.kind.replace('_', ' ')}: {ev.detail}")
 
     def _track_mission(self, state: VehicleState) -> None:
+        last_nav = self._nav_seqs[-1] if self._nav_seqs else len(self._items) - 1
+        on_final_return = (
+            self._ends_with_return
+            and state.mission_seq is not None
+            and state.mission_seq >= last_nav
+        )
+        if on_final_return and self.phase is SortiePhase.FLYING:
+            self._set_phase(SortiePhase.RETURNING)  # the plan's own RTL/land item
         if self._mission_done:
             return
-        last_nav = self._nav_seqs[-1] if self._nav_seqs else len(self._items) - 1
         if (state.mission_reached is not None and state.mission_reached >= last_nav) or (
             self._ends_with_return
             and state.mission_seq is not None
