@@ -682,13 +682,3 @@ class _VehicleSaidNo(Exception):
         super().__init__(result)
         self.result = result
         self.mismatch = mismatch
-
-
-@asynccontextmanager
-async def open_session(
-    vehicle_id: str, address: str, *, hub: MavsdkHub, audit: AuditLog, **kw: Any
-) -> AsyncIterator[VehicleSession]:
-    """A connected session (waits for the vehicle)."""
-    async with VehicleSession(vehicle_id, address, hub=hub, audit=audit, **kw) as s:
-        await s.wait_connected()
-        yield s
