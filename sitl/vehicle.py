@@ -13,11 +13,11 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
-from enum import Enum
 from typing import Any
 
 from sitl.clock import SimClock
 from sitl.codec import mavlink as m
+from sitl.commands import COMMANDS, UNSUPPORTED, request_mode
 from sitl.config import VehiclePorts
 from sitl.failsafes import Failsafes
 from sitl.link import LinkKind, SimLink
@@ -36,17 +36,14 @@ from sitl.mission import (
     MissionType,
 )
 from sitl.modes import FlightMode, LandedState, MavState
+from sitl.navigation import Phase
 from sitl.params import HASH_CHECK_INDEX, ParamStore, ParamType, decode_value, encode_value
 from sitl.physics import BATTERY_WH, FleetPhysics
 from sitl.pose import Pose
-from sitl.streams import default_rate
 from sitl.telemetry import BUILDERS
 
 __all__ = ["SimVehicle"]
 
-# MAV_RESULT
-ACCEPTED, TEMP_REJECTED, DENIED, UNSUPPORTED, FAILED = 0, 1, 2, 3, 4
-FORCE_MAGIC = 21196
 # PX4 AUTOPILOT_VERSION facts (measured).
 CAPABILITIES = 0xE8FF
 FLIGHT_SW_VERSION = 0x011000FF
@@ -61,30 +58,8 @@ _SENSORS = (
 )  # fmt: skip
 # MAV_SEVERITY
 EMERGENCY, CRITICAL, WARNING, NOTICE, INFO = 0, 2, 4, 5, 6
-# INJECT_FAILURE
-FAILURE_UNIT_GPS = 4
-FAILURE_UNIT_BATTERY = 100
-FAILURE_UNIT_MAVLINK_SIGNAL = 105
-FAILURE_OK, FAILURE_OFF, FAILURE_GARBAGE, FAILURE_WRONG = 0, 1, 3, 4
 _ALT_ACCEPT_M = 0.8  # PX4's NAV_MC_ALT_RAD
 _SPOOLUP_S = 1.5  # motors spin up after arming before the vehicle lifts
-
-
-class Phase(Enum):
-    """What the navigator is doing inside the current mode."""
-
-    IDLE = "idle"
-    SPOOLUP = "spoolup"
-    TAKEOFF = "takeoff"
-    HOLD = "hold"
-    GOTO = "goto"
-    ITEM = "item"
-    RTL_CLIMB = "rtl_climb"
-    RTL_RETURN = "rtl_return"
-    RTL_DESCEND = "rtl_descend"
-    RTL_DELAY = "rtl_delay"
-    LAND = "land"
-    LANDED = "landed"
 
 
 class SimVehicle:
@@ -338,7 +313,7 @@ class SimVehicle:
         sub = (msg.custom_mode >> 24) & 0xFF
         mode = FlightMode.from_custom(main, sub)
         if mode is not None:
-            self._request_mode(mode)
+            request_mode(self, mode)
 
     # ---------------------------------------------------------------- commands
     def _on_command_long(self, link: SimLink, msg: Any) -> None:
@@ -376,231 +351,13 @@ class SimVehicle:
         frame: int | None,
     ) -> None:
         self.history.append((self.now_s(), f"command {command} {[round(x, 3) for x in p]}"))
-        handler = _COMMANDS.get(command)
+        handler = COMMANDS.get(command)
         if handler is None:
             self._ack(msg, command, UNSUPPORTED)
             return
         result = handler(self, link, msg, p, frame)
         if result is not None:
             self._ack(msg, command, result)
-
-    def _cmd_arm(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
-        forced = _as_int(p[1]) == FORCE_MAGIC
-        if p[0] >= 0.5:
-            return ACCEPTED if self.arm("external command", forced=forced) else TEMP_REJECTED
-        return ACCEPTED if self.disarm("external command", forced=forced) else TEMP_REJECTED
-
-    def _cmd_takeoff(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
-        if math.isfinite(p[6]):
-            relative = frame in (3, 6, 11)
-            alt = p[6] if relative else p[6] - self.home_amsl_m
-        else:
-            alt = self.params["MIS_TAKEOFF_ALT"]
-            self.statustext(f"Using default takeoff altitude: {alt:.1f} m", INFO)
-        if not self.gps_ok:
-            return TEMP_REJECTED
-        self._takeoff_alt_m = max(alt, 1.0)
-        self._enter(FlightMode.AUTO_TAKEOFF)
-        return ACCEPTED
-
-    def _cmd_land(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
-        self._enter(FlightMode.AUTO_LAND)
-        return ACCEPTED
-
-    def _cmd_rtl(self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None) -> int:
-        self._enter(FlightMode.AUTO_RTL)
-        return ACCEPTED
-
-    def _cmd_mission_start(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        items = self.mission.items[MissionType.MISSION]
-        if not items:
-            self.statustext("Mission start denied: no valid mission", CRITICAL)
-            return DENIED
-        first = _as_int(p[0]) if math.isfinite(p[0]) and 0 <= p[0] < len(items) else None
-        if first is not None and first > 0:
-            self.mission.set_current(first)
-        elif self.mission_finished:
-            self.mission.set_current(0)
-        if not self.armed and not self.arm("mission start"):
-            return TEMP_REJECTED
-        self._enter(FlightMode.AUTO_MISSION)
-        return ACCEPTED
-
-    def _cmd_set_mode(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> None:
-        # PX4 acks DO_SET_MODE twice: at once, then with the verdict.
-        self._ack(msg, 176, ACCEPTED)
-        mode = (
-            FlightMode.from_custom(_as_int(p[1]), _as_int(p[2], 0))
-            if _as_int(p[0], 0) > 0 and _as_int(p[0], 0) & 1
-            else None
-        )
-        result = DENIED if mode is None else self._request_mode(mode)
-        self._ack(msg, 176, result)
-
-    def _request_mode(self, mode: FlightMode) -> int:
-        """A mode change asked for by a client: PX4's availability rules."""
-        in_air = self.in_air()
-        unavailable = (
-            (mode.needs_rc and in_air)
-            or mode is FlightMode.OFFBOARD
-            or (mode is FlightMode.AUTO_MISSION and not self.mission.items[MissionType.MISSION])
-            or (mode in (FlightMode.AUTO_FOLLOW_TARGET, FlightMode.AUTO_PRECLAND))
-            or (not self.gps_ok and mode.is_auto and mode is not FlightMode.AUTO_LAND)
-        )
-        if unavailable:
-            self.statustext(f"Switching to {mode.label} is currently not available", CRITICAL)
-            return TEMP_REJECTED
-        if mode is FlightMode.AUTO_TAKEOFF:
-            self._takeoff_alt_m = max(self.params["MIS_TAKEOFF_ALT"], 1.0)
-        self._enter(mode)
-        return ACCEPTED
-
-    def _cmd_reposition(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        if _as_int(p[1], 0) < 0 or not (_as_int(p[1], 0) & 1):
-            return UNSUPPORTED  # PX4 needs the change-mode flag
-        lat, lon, alt = p[4], p[5], p[6]
-        if not self.gps_ok:
-            return TEMP_REJECTED
-        if math.isfinite(lat) and math.isfinite(lon):
-            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                return DENIED
-            north, east = self._phys.global_to_ned(lat, lon)
-        else:
-            north, east = float(self._phys.pos[self.i, 0]), float(self._phys.pos[self.i, 1])
-        if math.isfinite(alt):
-            relative = frame in (3, 6, 11)
-            amsl = self.home_amsl_m + alt if relative else alt
-        else:
-            amsl = self.amsl_m()
-        if math.isfinite(p[0]) and p[0] > 0:
-            self._speed_override_m_s = float(p[0])
-        self._enter(FlightMode.AUTO_LOITER)
-        if self.in_air():
-            self._goto(north, east, self._down_for_amsl(amsl))
-            self.phase = Phase.GOTO
-        return ACCEPTED
-
-    def _cmd_pause_continue(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        if p[0] < 0.5:
-            self._enter(FlightMode.AUTO_LOITER)
-            return ACCEPTED
-        if not self.mission.items[MissionType.MISSION]:
-            return DENIED
-        self._enter(FlightMode.AUTO_MISSION)
-        return ACCEPTED
-
-    def _cmd_change_speed(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        speed = p[1]
-        if not math.isfinite(speed):
-            return DENIED
-        self._speed_override_m_s = float(speed) if speed > 0 else None
-        return ACCEPTED
-
-    def _cmd_set_home(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        if p[0] >= 0.5:
-            lat, lon = self.position()
-            amsl = self.amsl_m()
-        else:
-            lat, lon, amsl = p[4], p[5], p[6]
-            if not (
-                math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
-                and -180 <= lon <= 180
-            ):  # fmt: skip
-                return DENIED
-            if not math.isfinite(amsl):
-                amsl = self.home_amsl_m
-        self._set_home(lat, lon, amsl)
-        return ACCEPTED
-
-    def _cmd_request_message(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> None:
-        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
-        reply = self.build_on_request(link, msgid)
-        self._ack(msg, msg.command, ACCEPTED if reply is not None else DENIED)
-        if reply is not None:
-            link.send_now(reply)
-
-    def _cmd_autopilot_caps(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> None:
-        self._ack(msg, msg.command, ACCEPTED)
-        link.send_msg(self.autopilot_version())
-
-    def _cmd_get_home(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> None:
-        self._ack(msg, msg.command, ACCEPTED)
-        reply = self.build_on_request(link, m.MAVLINK_MSG_ID_HOME_POSITION)
-        if reply is not None:
-            link.send_now(reply)
-
-    def _cmd_set_interval(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
-        if self.build_on_request(link, msgid) is None and msgid != m.MAVLINK_MSG_ID_HOME_POSITION:
-            return DENIED
-        interval_us = p[1]
-        if interval_us < 0:
-            rate = 0.0
-        elif interval_us == 0:
-            rate = default_rate(link.kind, msgid)
-        else:
-            rate = 1e6 / interval_us
-        self._set_stream_rate(link, msgid, rate)
-        return ACCEPTED
-
-    def _cmd_get_interval(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> None:
-        msgid = _as_int(p[0]) if math.isfinite(p[0]) else -1
-        if not 0 <= msgid <= 0xFFFFFF or msgid not in BUILDERS:
-            self._ack(msg, msg.command, DENIED)
-            return
-        self._ack(msg, msg.command, ACCEPTED)
-        rate = self._get_stream_rate(link, msgid)
-        interval = int(1e6 / rate) if rate > 0 else -1
-        link.send_msg(m.MAVLink_message_interval_message(msgid, interval))
-
-    def _cmd_inject_failure(
-        self, link: SimLink, msg: Any, p: tuple[float, ...], frame: int | None
-    ) -> int:
-        if int(self.params["SYS_FAILURE_EN"]) != 1:
-            self.statustext("Failure injection disabled", CRITICAL)
-            return DENIED
-        unit, kind = _as_int(p[0]), _as_int(p[1])
-        if unit == FAILURE_UNIT_GPS and kind in (FAILURE_OK, FAILURE_OFF):
-            self.gps_ok = kind == FAILURE_OK
-            return ACCEPTED
-        if unit == FAILURE_UNIT_BATTERY and kind in (FAILURE_WRONG, FAILURE_OFF, FAILURE_GARBAGE):
-            threshold = {
-                FAILURE_WRONG: "BAT_LOW_THR",
-                FAILURE_OFF: "BAT_CRIT_THR",
-                FAILURE_GARBAGE: "BAT_EMERGEN_THR",
-            }[kind]
-            soc = max(self.params.clamped(threshold) - 0.005, 0.0)
-            energy = self._phys.energy_wh
-            energy[self.i] = min(float(energy[self.i]), soc * BATTERY_WH)
-            return ACCEPTED
-        if unit == FAILURE_UNIT_MAVLINK_SIGNAL and kind == FAILURE_OFF:
-            # Both links fall silent long enough for the data-link failsafe to
-            # trigger, then come back (a real PX4 stays silent until reboot).
-            self.set_link_down(float(self.params["COM_DL_LOSS_T"]) + 30.0)
-            return ACCEPTED
-        return UNSUPPORTED
 
     # ================================================================ commander
     def _arm_block_reason(self) -> str | None:
@@ -1169,36 +926,11 @@ class SimVehicle:
         return next(link for link in self.links if link.kind is LinkKind.API)
 
 
-def _as_int(value: float, default: int = -1) -> int:
-    """Command parameters arrive as floats, NaN meaning "unset"."""
-    return round(value) if math.isfinite(value) and abs(value) < 2**31 else default
-
-
 def _param_name(raw: Any) -> str:
     if isinstance(raw, bytes):
         raw = raw.decode(errors="replace")
     return str(raw).split("\x00", 1)[0]
 
-
-_CommandHandler = Callable[[SimVehicle, SimLink, Any, tuple[float, ...], int | None], int | None]
-_COMMANDS: dict[int, _CommandHandler] = {
-    400: SimVehicle._cmd_arm,
-    22: SimVehicle._cmd_takeoff,
-    21: SimVehicle._cmd_land,
-    20: SimVehicle._cmd_rtl,
-    300: SimVehicle._cmd_mission_start,
-    176: SimVehicle._cmd_set_mode,
-    192: SimVehicle._cmd_reposition,
-    193: SimVehicle._cmd_pause_continue,
-    178: SimVehicle._cmd_change_speed,
-    179: SimVehicle._cmd_set_home,
-    512: SimVehicle._cmd_request_message,
-    520: SimVehicle._cmd_autopilot_caps,
-    410: SimVehicle._cmd_get_home,
-    511: SimVehicle._cmd_set_interval,
-    510: SimVehicle._cmd_get_interval,
-    420: SimVehicle._cmd_inject_failure,
-}
 
 _HANDLERS: dict[str, Callable[[SimVehicle, SimLink, Any], None]] = {
     "COMMAND_LONG": SimVehicle._on_command_long,
