@@ -41,9 +41,9 @@ from drone_ops.config import ControllerConfig
 from drone_ops.link.address import LinkAddress, parse_address
 from drone_ops.link.frames import FrameDecoder, FrameSplitter
 from drone_ops.link.hub import HubError, MavsdkHub
-from drone_ops.link.policy import LinkState
+from drone_ops.link.policy import LinkState, ReconnectPolicy
 from drone_ops.link.stats import LinkCounters
-from drone_ops.link.transport import Transport, open_transport
+from drone_ops.link.transport import Transport, TransportError, open_transport
 from drone_ops.plan_sync import first_difference, from_sdk, to_sdk
 from drone_ops.state import VehicleState
 from drone_ops.tracker import TRACKED_MSGIDS, StateTracker, StatusText
@@ -176,13 +176,16 @@ class VehicleSession:
         self.link_event_count = 0  # events ever recorded (the deque keeps the newest)
         self.fence: Geofence | None = None  # the fence of the plan the vehicle holds
         self._foreign_autopilots = 0
+        self._reconnect = ReconnectPolicy()
+        self._reopen_attempts = 0
+        self._reopen_at = 0.0
 
     # ------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
             self._transport = await open_transport(self.address, self._on_bytes)
-            self._stack.callback(self._transport.close)
+            self._stack.callback(lambda: self._transport.close() if self._transport else None)
             self._splitter = FrameSplitter(stream=self._transport.stream)
             self._tg = await self._stack.enter_async_context(asyncio.TaskGroup())
             self._tasks.append(
@@ -386,6 +389,8 @@ class VehicleSession:
         loss_s = cfg.timeouts.heartbeat_loss_s
         while True:
             await asyncio.sleep(interval)
+            if self._transport is not None and self._transport.failed:
+                await self._reopen()
             age = self._counters.snapshot().heartbeat_age_s
             if self._tracker.link is LinkState.CONNECTED and age is not None and age > loss_s:
                 self._tracker.set_link(LinkState.LOST)
@@ -400,6 +405,25 @@ class VehicleSession:
                 self._last_sample_mono = now
                 with contextlib.suppress(BusClosedError):  # a closed bus must not stop the link
                     self._sample_bus.publish(self._tracker.sample())
+
+    async def _reopen(self) -> None:
+        """Reopen a transport whose device went away, backing off per `ReconnectPolicy`."""
+        now = time.monotonic()
+        if now < self._reopen_at:
+            return
+        try:
+            transport = await open_transport(self.address, self._on_bytes)
+        except TransportError as exc:
+            delay = self._reconnect.delay_s(self._reopen_attempts)
+            self._reopen_attempts += 1
+            self._reopen_at = now + delay
+            if self._reopen_attempts == 1:
+                self._event("transport_failed", f"{exc}; retrying")
+            return
+        self._transport = transport
+        self._splitter = FrameSplitter(stream=transport.stream)
+        self._reopen_attempts = 0
+        self._event("transport_reopened", str(self.address))
 
     # ------------------------------------------------------------ waiting on state
     async def wait_for(

@@ -30,6 +30,7 @@ class TransportError(DroneOpsError):
 class Transport(Protocol):
     stream: bool  # True: bytes may split frames (serial); False: datagrams hold whole frames
     sent_dropped: int
+    failed: bool  # the device went away (serial unplugged); reopen it to go on
 
     def send(self, data: bytes) -> None: ...
 
@@ -48,6 +49,7 @@ class _Udp(asyncio.DatagramProtocol):
         self._fixed_peer = peer is not None
         self._transport: asyncio.DatagramTransport | None = None
         self.sent_dropped = 0
+        self.failed = False  # a bound UDP socket does not go away
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
@@ -89,6 +91,7 @@ class _Serial:
         self._loop = loop
         self._on_bytes = on_bytes
         self.sent_dropped = 0
+        self.failed = False
         loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
@@ -100,10 +103,14 @@ class _Serial:
             data = b""
         if data:
             self._on_bytes(data)
-        else:  # device gone; the heartbeat monitor will call the link LOST
-            self._loop.remove_reader(self._fd)
+        else:  # device gone: the session reopens it (ReconnectPolicy); the link goes LOST
+            self.failed = True
+            self.close()
 
     def send(self, data: bytes) -> None:
+        if self.failed:
+            self.sent_dropped += 1
+            return
         try:
             os.write(self._fd, data)
         except (BlockingIOError, OSError):
