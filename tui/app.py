@@ -11,6 +11,7 @@ controller's refusal comes back as a notification carrying the vehicle's reason.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
-from textual.widgets import DataTable
 
 from drone_ops.errors import DroneOpsError
 from missions.errors import MissionsError
@@ -36,6 +36,7 @@ from tui.screens.incidents import IncidentsScreen
 from tui.screens.planner import PlannerScreen, PlanTools
 from tui.screens.prompt import GotoScreen, GotoTarget, NoteScreen
 from tui.widgets.fleet_map import FleetMap
+from tui.widgets.fleet_table import FleetTable
 
 __all__ = ["ConsoleOptions", "DroneOpsConsole"]
 
@@ -57,7 +58,8 @@ _CONSEQUENCE = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleOptions:
-    refresh_hz: float = 10.0  # screen refreshes per second, at most
+    refresh_hz: float = 10.0  # map, detail and alerts refreshes per second, at most
+    table_hz: float = 2.0  # fleet table refreshes per second, at most
     takeoff_alt_m: float = 20.0
     title: str = "drone-ops"
 
@@ -92,6 +94,8 @@ class DroneOpsConsole(App[None]):
         self.feed_error: str | None = None
         self.refresh_count = 0
         self._shown_key: object = None
+        self._table_version: object = None
+        self._table_due = 0.0  # monotonic time the fleet table may repaint again
         self._announced: set[tuple[str, str]] = set()
         self._changed = asyncio.Event()
         self.notices: deque[tuple[SeverityLevel, str]] = deque(maxlen=200)
@@ -119,23 +123,32 @@ class DroneOpsConsole(App[None]):
         self.feed_error = "feed ended"
 
     def refresh_views(self) -> None:
-        """Copy the model into the visible screen if anything changed."""
+        """Copy the model into the visible screen if anything changed.
+
+        The fleet table is the most expensive widget to repaint (every cell of a
+        changed table is drawn again), so it follows at `table_hz`; the map, the
+        vehicle detail and the alerts follow at `refresh_hz`.
+        """
         version = self.model.version
         screen = self.screen
         if isinstance(screen, ModalScreen):  # keep the screen below the dialog current
             screen = self.screen_stack[-2] if len(self.screen_stack) > 1 else screen
         self._changed.set()  # waiters re-check at every tick, whatever they wait for
         key = (version, id(screen), self._selection_key(screen))
-        if key == self._shown_key:
-            return
-        views = ConsoleScreen | IncidentsScreen | PlannerScreen
-        if isinstance(screen, views) and not screen.show(self.model):
-            return  # not composed yet: try again next tick
-        if isinstance(screen, ConsoleScreen):
+        if key != self._shown_key:
+            views = ConsoleScreen | IncidentsScreen | PlannerScreen
+            if isinstance(screen, views) and not screen.show(self.model):
+                return  # not composed yet: try again next tick
+            self._shown_key = key
+            self._announce(self.model.alerts())
+            self.refresh_count += 1
+        if isinstance(screen, ConsoleScreen) and self._table_version != (version, id(screen)):
+            now = time.monotonic()
+            if now >= self._table_due:
+                screen.show_table(self.model)
+                self._table_version = (version, id(screen))
+                self._table_due = now + 1.0 / self.options.table_hz
             self.selected_vehicle_id = screen.selected_vehicle_id
-        self._shown_key = key
-        self._announce(self.model.alerts())
-        self.refresh_count += 1
 
     @staticmethod
     def _selection_key(screen: object) -> object:
@@ -179,9 +192,10 @@ class DroneOpsConsole(App[None]):
                 self._changed.clear()
                 await self._changed.wait()
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_fleet_table_selected(self, event: FleetTable.Selected) -> None:
         # A new selection should show at once, not at the next refresh tick.
-        self.call_after_refresh(self.refresh_views)
+        self.selected_vehicle_id = event.vehicle_id
+        self.refresh_views()
 
     # ------------------------------------------------------------ map actions
     def _map(self) -> FleetMap | None:

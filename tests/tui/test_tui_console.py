@@ -167,8 +167,9 @@ async def test_live_updates_reach_the_table_and_alerts_are_announced_once() -> N
         await backend.queue.put(VehicleView(vehicle_id="drone-3", link_ok=False, battery_pct=99.0))
         await backend.queue.put(VehicleView(vehicle_id="drone-1", battery_pct=5.0))
         await app.wait_for(lambda: said(app, "drone-1: battery critical 5%"), 20)
-        table = app.screen.query_one(FleetTable)
-        assert table.get_cell("drone-1", "battery").plain == "  5%"
+        table = app.screen.query_one(FleetTable)  # paced at table_hz, so it follows shortly
+        await app.wait_for(lambda: table.get_cell("drone-1", "battery").plain == "  5%", 20)
+        assert "on red" in str(table.get_cell("drone-1", "battery").spans)  # critical: red
         assert len([t for _, t in app.notices if "link lost" in t]) == before
 
 

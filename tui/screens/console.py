@@ -32,6 +32,12 @@ class ConsoleScreen(Screen[None]):
         yield AlertBar(id="alerts")
         yield Footer(compact=True)
 
+    def show_table(self, model: FleetModel) -> None:
+        """Copy the fleet into the table (paced by the app: it is the costly repaint)."""
+        tables = self.query(FleetTable)
+        if tables:
+            tables.first().vehicles = model.vehicle_list()
+
     @property
     def selected_vehicle_id(self) -> str | None:
         tables = self.query(FleetTable)  # empty before compose and after unmount
@@ -43,7 +49,8 @@ class ConsoleScreen(Screen[None]):
             return False  # not composed yet
         table = self.query_one(FleetTable)
         vehicles = model.vehicle_list()
-        table.vehicles = vehicles
+        if not table.vehicles:
+            table.vehicles = vehicles  # the first rows at once; then `show_table` paces it
         selected = table.selected_vehicle_id
         self.query_one(FleetMap).scene = MapScene(
             vehicles=vehicles,
