@@ -71,7 +71,11 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     add.add_argument("--tz", default="UTC", help="IANA time zone for cron and window")
     add.add_argument("--window", metavar="HH:MM-HH:MM", help="only start runs inside (22:00-06:00)")
     what = add.add_mutually_exclusive_group(required=True)
-    what.add_argument("--plan", metavar="FILE", help="plan file (.plan, .waypoints, ...)")
+    what.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="plan file: .plan, .waypoints, or a .geojson/.kml line or area",
+    )
     what.add_argument("--generator", metavar="KIND", help="missions generator, e.g. perimeter")
     add.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="generator parameter"
@@ -119,8 +123,10 @@ def _fmt(when: datetime | None, tz: str) -> str:
 
 
 def _build(args: argparse.Namespace) -> Schedule:
-    if args.plan is not None and not Path(args.plan).is_file():
-        raise ScheduleError(f"plan file {args.plan} does not exist: give the path of a plan file")
+    if args.plan is not None:
+        from drone_ops.scheduling.plans import check_plan_file
+
+        check_plan_file(Path(args.plan))  # a bad file is refused now, not when the run is due
     if args.param and args.generator is None:
         raise ScheduleError("--param is for --generator; a plan file has its own parameters")
     return Schedule(

@@ -12,7 +12,7 @@ from drone_ops.scheduling.book import (
     StoredSchedule,
 )
 from drone_ops.scheduling.clock import Clock, ScaledClock, SystemClock
-from drone_ops.scheduling.plans import GENERATORS, load_plan
+from drone_ops.scheduling.plans import GENERATORS, check_plan_file, load_plan
 from drone_ops.scheduling.readiness import Selection, not_ready_reason, select_vehicle
 from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler, SchedulerStats
 
@@ -30,6 +30,7 @@ __all__ = [
     "Selection",
     "StoredSchedule",
     "SystemClock",
+    "check_plan_file",
     "load_plan",
     "not_ready_reason",
     "select_vehicle",

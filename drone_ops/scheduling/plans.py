@@ -8,22 +8,34 @@ fleet's vehicles each start from their own dock). Supported generators:
   `radius_m` (50), `alt_m` (40), `laps` (1);
 - `route`: `points` as `lat,lon;lat,lon;...`, `alt_m` (40).
 
-Plan files are read by the missions package's format readers when present.
+Plan files go through the missions package's readers, by extension:
+
+- `.plan` (QGroundControl) and `.waypoints` (`QGC WPL 110`): flown as written;
+- `.geojson`/`.json`/`.kml` areas: a line (or points) is flown as a route, one
+  area polygon as a perimeter loop (10 m inside its edge), from the chosen
+  vehicle's home at run time, at `alt_m` 40.
+
+`check_plan_file` reads a file the way a run will, so `schedule add` refuses a
+bad one at once rather than when the run is due.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from drone_ops.schedule import PlanSource, ScheduleError
-from missions.generators import orbit, route
+from missions.generators import orbit, perimeter, route
 from missions.plan import GeoPoint, Home, PatrolPlan
 
-__all__ = ["GENERATORS", "load_plan"]
+__all__ = ["AREA_SUFFIXES", "GENERATORS", "PLAN_SUFFIXES", "check_plan_file", "load_plan"]
+
+PLAN_SUFFIXES = (".plan", ".waypoints")
+AREA_SUFFIXES = (".geojson", ".json", ".kml")
+_AREA_ALT_M = 40.0
+_AREA_MARGIN_M = 10.0
 
 _M_PER_DEG = 111_195.0
 
@@ -98,9 +110,52 @@ def load_plan(source: PlanSource, *, home: Home, name: str) -> PatrolPlan:
     path = Path(source.file)
     if not path.is_file():
         raise ScheduleError(f"plan file {path} does not exist any more: re-add the schedule")
-    try:
-        formats = importlib.import_module("missions.formats")
-    except ModuleNotFoundError:
-        raise ScheduleError("this build cannot read plan files yet: use a generator") from None
-    reader: Callable[[Path], PatrolPlan] = formats.read_plan
-    return reader(path)
+    return _read_file(path, home=home, name=name)
+
+
+def check_plan_file(path: Path) -> PatrolPlan:
+    """Read `path` as a run will (areas planned from the file's home, or the area's
+    centre); the error says what is wrong with the file."""
+    if not path.is_file():
+        raise ScheduleError(f"plan file {path} does not exist: give the path of a plan file")
+    return _read_file(path, home=None, name=path.stem)
+
+
+def _without_home(points: list[GeoPoint], home: Home) -> list[GeoPoint]:
+    def at_home(p: GeoPoint) -> bool:
+        return abs(p.lat_deg - home.lat_deg) < 1e-6 and abs(p.lon_deg - home.lon_deg) < 1e-6
+
+    while len(points) > 1 and at_home(points[0]):
+        points = points[1:]
+    while len(points) > 1 and at_home(points[-1]):
+        points = points[:-1]
+    return points
+
+
+def _read_file(path: Path, *, home: Home | None, name: str) -> PatrolPlan:
+    from missions.formats import load_areas
+    from missions.formats import load_plan as read_plan_file
+
+    suffix = path.suffix.lower()
+    if suffix in PLAN_SUFFIXES:
+        return read_plan_file(str(path))
+    if suffix not in AREA_SUFFIXES:
+        known = ", ".join((*PLAN_SUFFIXES, *AREA_SUFFIXES))
+        raise ScheduleError(f"plan file {path}: unknown type {suffix or '(none)'}; use {known}")
+    areas = load_areas(str(path))
+    if areas.routes or (areas.points and not areas.areas):
+        points = list(areas.routes[0]) if areas.routes else list(areas.points)
+        if areas.home is not None:  # an exported plan's path starts (and ends) at its home
+            points = _without_home(points, areas.home)
+        start = home or areas.home or Home(lat_deg=points[0].lat_deg, lon_deg=points[0].lon_deg)
+        return route(points, home=start, alt_m=_AREA_ALT_M, name=name)
+    if len(areas.areas) != 1:
+        raise ScheduleError(
+            f"plan file {path}: {len(areas.areas)} area polygons; a schedule flies one area "
+            "or one line (split the file)"
+        )
+    area = areas.areas[0]
+    if home is None:
+        centre = area.representative_point()
+        home = areas.home or Home(lat_deg=float(centre.y), lon_deg=float(centre.x))
+    return perimeter(area, home=home, alt_m=_AREA_ALT_M, margin_m=_AREA_MARGIN_M, name=name)

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from drone_ops.cli import main
+from missions.formats import save_plan
+from missions.generators import route
+from missions.plan import GeoPoint, Home
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -20,7 +23,12 @@ def test_schedule_lifecycle_through_the_cli(
 ) -> None:
     store = ["--store", f"sqlite:///{tmp_path / 'ops.db'}"]
     plan = tmp_path / "depot.plan"
-    plan.write_text("{}")
+    save_plan(
+        route(
+            [GeoPoint(lat_deg=47.3985, lon_deg=8.546)], home=Home(lat_deg=47.3977, lon_deg=8.5456)
+        ),
+        str(plan),
+    )
     code, out, _ = run(
         capsys, "schedule", "add", "night", "--cron", "*/30 * * * *", "--tz", "Europe/Zurich",
         "--window", "22:00-06:00", "--plan", str(plan), "--vehicle", "v1", "--vehicle", "v2",
