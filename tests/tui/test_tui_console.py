@@ -246,3 +246,20 @@ async def test_planner_reports_an_unreadable_file_in_one_line() -> None:
         await pilot.pause()
         report = app.screen.query_one("#plan-report")
         assert report.error == "/nowhere/x.plan: no plan file reader configured"  # type: ignore[attr-defined]
+
+
+async def test_a_fleet_of_fifty_scrolls_and_the_selection_stays_visible() -> None:
+    backend = FakeConsoleBackend([VehicleView(vehicle_id=f"v{i}") for i in range(1, 51)])
+    app = DroneOpsConsole(backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_for(lambda: _rows(app) == 50, 20)
+        table = app.screen.query_one(FleetTable)
+        table.focus()
+        await pilot.press("end")
+        await app.wait_for(lambda: app.selected_vehicle_id == "v50", 20)  # natural order
+        assert table.size.height < 51  # the table scrolls instead of taking the screen
+        last_line = table.render_line(table.size.height - 1).text
+        assert last_line.lstrip().startswith("v50")
+        await pilot.press("home", "down")
+        await app.wait_for(lambda: app.selected_vehicle_id == "v2", 20)
+        assert table.render_line(1).text.lstrip().startswith("v1")
