@@ -3,7 +3,10 @@
 Rates are wall-clock rates. A client sees PX4's message rates per wall
 second whatever `--speedup` is (each message simply covers more simulated
 time), so a 50x fleet does not flood it with 50x the traffic, and HEARTBEAT
-stays at 1 Hz wall, which keeps MAVSDK's connection timeout happy.
+stays at 1 Hz wall, which keeps MAVSDK's connection timeout happy. Because
+one wall second can hold many simulated seconds, a vehicle also sends an
+extra HEARTBEAT the moment its mode or arming state changes (the only
+deviation from PX4's 1 Hz), so no mode goes unseen at high speed-up.
 
 The fleet has a telemetry budget (`SimConfig.stream_budget_msg_s`, messages
 per wall second for the whole fleet). When N vehicles at PX4's rates would
