@@ -27,7 +27,14 @@ Configuration (TOML):
     controller_config = "controller.toml"    # optional: timeouts, preflight, safety
     speedup = 1.0                            # vehicle seconds per wall second (simulators)
 
-    [[vehicles]]
+    [video]                                  # video evidence for incidents (off by default)
+    enabled = true
+    dir = "var/video"                        # recorded footage (evidence is copied to the store)
+    pre_s = 20                               # footage before and after each incident
+    post_s = 20
+    retention_s = 86400                      # delete unreferenced footage older than this
+
+    [[vehicles]]                             # vehicle i's camera: RTP/H.264 on UDP 5600+i
     id = "v1"
     connect = "px4:0"
 """
@@ -42,7 +49,7 @@ import os
 import socket
 import tomllib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +61,13 @@ from drone_ops.config import ControllerConfig, load_config
 from drone_ops.errors import DroneOpsError
 from drone_ops.fleet import Fleet
 from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
+from drone_ops.incidents.video import (
+    VideoEvidenceCapture,
+    VideoEvidenceConfig,
+    VideoIncidents,
+    px4_video_sources,
+    video_evidence,
+)
 from drone_ops.lease import FencedAuditLog, LeaseKeeper
 from drone_ops.metrics import ControllerCollector, MetricsServer
 from drone_ops.scheduling.book import ScheduleBook
@@ -63,6 +77,7 @@ from drone_ops.store import SortieOutcome, Store, StoreWriter, open_store
 from drone_ops.store.config import DEFAULT_STORE_URL, StoreConfig
 from telemetry.bus import Bus, Policy
 from telemetry.sample import TelemetrySample
+from telemetry.video import VideoSource
 
 __all__ = [
     "JsonLogFormatter",
@@ -70,6 +85,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceError",
     "VehicleLink",
+    "VideoServiceConfig",
     "load_service_config",
     "running_service",
 ]
@@ -88,6 +104,23 @@ class VehicleLink:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VideoServiceConfig:
+    """The `[video]` table: record each vehicle's camera and give incidents its footage."""
+
+    enabled: bool = False
+    dir: Path = Path("var/video")
+    pre_s: float = 20.0
+    post_s: float = 20.0
+    retention_s: float | None = None  # None: keep all footage
+
+    def __post_init__(self) -> None:
+        if not (self.pre_s >= 0 and self.post_s >= 0):
+            raise ServiceError("[video] pre_s and post_s must be >= 0 seconds")
+        if self.retention_s is not None and not self.retention_s > 0:
+            raise ServiceError("[video] retention_s must be > 0 seconds (or left out)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceConfig:
     controller_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     store: str = DEFAULT_STORE_URL
@@ -101,6 +134,7 @@ class ServiceConfig:
     fleet: str = "default"
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     scheduler_poll_s: float = 60.0
+    video: VideoServiceConfig = field(default_factory=VideoServiceConfig)
 
     def __post_init__(self) -> None:
         if not self.controller_id.strip():
@@ -145,9 +179,11 @@ def load_service_config(path: str | Path) -> ServiceConfig:
         raise ServiceError(f"cannot read config {p}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ServiceError(f"config {p} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"service", "vehicles"})
+    unknown = sorted(set(data) - {"service", "vehicles", "video"})
     if unknown:
-        raise ServiceError(f"config {p}: unknown tables {unknown}; known: [service], [[vehicles]]")
+        raise ServiceError(
+            f"config {p}: unknown tables {unknown}; known: [service], [video], [[vehicles]]"
+        )
     svc = data.get("service", {})
     if not isinstance(svc, dict):
         raise ServiceError(f"config {p}: [service] must be a table")
@@ -167,10 +203,32 @@ def load_service_config(path: str | Path) -> ServiceConfig:
         controller = controller.scaled(float(speedup))
     if "tlog_dir" in svc:
         svc["tlog_dir"] = Path(svc["tlog_dir"]) if svc["tlog_dir"] else None
+    video = _video_config(p, data.get("video", {}))
     try:
-        return ServiceConfig(vehicles=tuple(vehicles), controller=controller, **svc)
+        return ServiceConfig(vehicles=tuple(vehicles), controller=controller, video=video, **svc)
     except TypeError as exc:
         raise ServiceError(f"config {p}: {exc}") from exc
+
+
+def _video_config(p: Path, table: Any) -> VideoServiceConfig:
+    if not isinstance(table, dict):
+        raise ServiceError(f"config {p}: [video] must be a table")
+    bad = sorted(set(table) - {"enabled", "dir", "pre_s", "post_s", "retention_s"})
+    if bad:
+        raise ServiceError(
+            f"config {p}: [video] has unknown keys {bad}; known: enabled, dir, pre_s, post_s, "
+            "retention_s"
+        )
+    try:
+        return VideoServiceConfig(
+            enabled=bool(table.get("enabled", False)),
+            dir=Path(str(table.get("dir", "var/video"))),
+            pre_s=float(table.get("pre_s", 20.0)),
+            post_s=float(table.get("post_s", 20.0)),
+            retention_s=None if table.get("retention_s") is None else float(table["retention_s"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"config {p}: [video] values must be numbers: {exc}") from None
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -204,6 +262,7 @@ class Service:
     metrics: MetricsServer | None
     sample_bus: Bus[TelemetrySample]
     sortie_outcomes: Counter[str] = field(default_factory=Counter)
+    video: VideoEvidenceCapture | None = None  # with [video] enabled
 
     async def make_safe(self) -> list[str]:
         """Send every vehicle flying a sortie home and close its record as aborted.
@@ -243,14 +302,25 @@ async def running_service(
     *,
     clock: Clock | None = None,
     extra_vehicles: tuple[VehicleLink, ...] = (),
+    extra_video: Mapping[str, VideoSource] | None = None,
+    camera_now_us: Callable[[], int] | None = None,
+    camera_speedup: float = 1.0,
 ) -> AsyncIterator[Service]:
-    """Start everything; leaving makes vehicles safe, records it, and stops everything."""
+    """Start everything; leaving makes vehicles safe, records it, and stops everything.
+
+    With `[video]` enabled, configured vehicle i's camera is read on UDP 5600+i and
+    `extra_video` adds streams (a simulator's, whose clock is `camera_now_us` running
+    `camera_speedup` times the wall); every incident then gets its footage.
+    """
     me = config.controller_id
     # Schedules run on the wall clock: controllers sharing a store must agree on "now"
     # (a simulator's speedup only scales the controller's vehicle timeouts).
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(config.store))
+        capture = await _start_video(
+            stack, config, store, extra_video or {}, camera_now_us, camera_speedup
+        )
         book = ScheduleBook(store, actor=me)
         recorder = RunLinkingRecorder(store, book, holder=me)
         keeper: LeaseKeeper | None = None
@@ -286,7 +356,8 @@ async def running_service(
         rules_sub = await stack.enter_async_context(
             sample_bus.subscribe("incident-rules", policy=Policy.LOSSLESS, maxsize=50_000)
         )
-        runner = RuleRunner(RuleEngine(default_rules()), Incidents(store), actor=f"rules:{me}")
+        incidents = Incidents(store) if capture is None else VideoIncidents(store, capture)
+        runner = RuleRunner(RuleEngine(default_rules()), incidents, actor=f"rules:{me}")
         tasks.append(tg.create_task(runner.run_subscription(rules_sub), name="incident-rules"))
         if config.mqtt:
             await _start_bridge(stack, config, sample_bus)
@@ -323,6 +394,7 @@ async def running_service(
             metrics=None,
             sample_bus=sample_bus,
             sortie_outcomes=outcomes,
+            video=capture,
         )
         if config.metrics_port >= 0:
             collector = ControllerCollector(
@@ -369,6 +441,39 @@ def _schedule_counts(scheduler: Scheduler) -> Callable[[], dict[str, int]]:
         }
 
     return read
+
+
+async def _start_video(
+    stack: AsyncExitStack,
+    config: ServiceConfig,
+    store: Store,
+    extra: Mapping[str, VideoSource],
+    camera_now_us: Callable[[], int] | None,
+    speedup: float,
+) -> VideoEvidenceCapture | None:
+    video = config.video
+    if not video.enabled:
+        return None
+    sources = {**px4_video_sources([v.vehicle_id for v in config.vehicles]), **extra}
+    if not sources:
+        log.warning("[video] is enabled but there are no vehicles to record")
+        return None
+    capture = await stack.enter_async_context(
+        video_evidence(
+            store,
+            sources=sources,
+            video_dir=video.dir,
+            config=VideoEvidenceConfig(
+                pre_s=video.pre_s, post_s=video.post_s, actor=f"video:{config.controller_id}"
+            ),
+            camera_now_us=camera_now_us,
+            speedup=speedup,
+            retention_max_age_s=video.retention_s,
+        )
+    )
+    for vid, src in sources.items():
+        log.info("video of %s from udp %s:%d into %s", vid, src.host, src.port, video.dir)
+    return capture
 
 
 async def _connect(fleet: Fleet, scheduler: Scheduler, vehicle_id: str) -> None:
@@ -420,10 +525,20 @@ async def serve_until(
     *,
     clock: Clock | None = None,
     extra_vehicles: tuple[VehicleLink, ...] = (),
+    extra_video: Mapping[str, VideoSource] | None = None,
+    camera_now_us: Callable[[], int] | None = None,
+    camera_speedup: float = 1.0,
     on_ready: Callable[[Service], None] | None = None,
 ) -> None:
     """Run the service until `stop` is set (the CLI sets it on SIGTERM/SIGINT)."""
-    async with running_service(config, clock=clock, extra_vehicles=extra_vehicles) as service:
+    async with running_service(
+        config,
+        clock=clock,
+        extra_vehicles=extra_vehicles,
+        extra_video=extra_video,
+        camera_now_us=camera_now_us,
+        camera_speedup=camera_speedup,
+    ) as service:
         if on_ready is not None:
             on_ready(service)
         await stop.wait()

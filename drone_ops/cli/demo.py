@@ -5,6 +5,11 @@ Starts N simulated vehicles in-process, the controller, an SQLite store in
 each vehicle's home, flies them all at once with progress lines, writes the
 tlogs to ./var/tlog/, and exits 0 when every sortie completed. Needs no
 broker and no PostgreSQL.
+
+With `--video` each vehicle also gets a simulated camera, recorded into
+./var/video; while v1 flies an operator mark is raised on it, and at the end
+the incident's clip and snapshot evidence are printed and the audit chain
+(evidence hashes included) is verified.
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
-from drone_ops.config import ControllerConfig
-from drone_ops.fleet import Fleet
-from drone_ops.session import VehicleSession
-from drone_ops.sortie import SortieOutcome
-from missions.plan import FencePolygon, Geofence, GeoPoint, Home, PatrolPlan
-from telemetry.bus import Policy, TelemetryBus
+
+if TYPE_CHECKING:  # the fleet, the store and video load when the demo runs
+    from drone_ops.cli.fly import SimulatedFleet
+    from drone_ops.incidents.video import VideoCapture, VideoEvidenceCapture
+    from drone_ops.session import VehicleSession
+    from drone_ops.store import Store
+    from missions.plan import PatrolPlan
+    from telemetry.bus import TelemetryBus
 
 __all__ = ["demo_plan", "register"]
 
@@ -46,6 +54,26 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--speedup", type=float, default=10.0, metavar="K", help="simulated time factor (10)"
     )
     p.add_argument("--var", type=Path, default=Path("var"), help="data directory (./var)")
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="simulated cameras recorded into VAR/video; one incident on v1 gets its clip "
+        "and snapshot as evidence",
+    )
+    p.add_argument(
+        "--video-pre",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds of footage before the incident (10)",
+    )
+    p.add_argument(
+        "--video-post",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds of footage after the incident (10)",
+    )
     p.set_defaults(handler=_demo)
 
 
@@ -56,6 +84,7 @@ def demo_plan(session: VehicleSession, index: int, count: int) -> PatrolPlan:
 
     from missions.generators import perimeter
     from missions.geo import LocalFrame
+    from missions.plan import FencePolygon, Geofence, GeoPoint, Home, PatrolPlan
 
     home = session.state.home
     assert home is not None
@@ -106,13 +135,20 @@ def _demo(args: argparse.Namespace) -> int:
     if not 1.0 <= args.speedup <= 100.0:
         print("drone-ops demo: error: --speedup must be 1..100", file=sys.stderr)
         return 2
+    if not (0 <= args.video_pre <= 60 and 0 < args.video_post <= 60):
+        print("drone-ops demo: error: --video-pre 0..60 and --video-post 0..60 s", file=sys.stderr)
+        return 2
     args.var.mkdir(parents=True, exist_ok=True)
     return run_async(lambda: _demo_async(args))
 
 
 async def _demo_async(args: argparse.Namespace) -> int:
-    from drone_ops.cli.fly import print_progress, simulated_vehicles
+    from drone_ops.cli.fly import print_progress, simulated_fleet
+    from drone_ops.config import ControllerConfig
+    from drone_ops.fleet import Fleet
+    from drone_ops.sortie import SortieOutcome
     from drone_ops.store import StoreWriter, open_store
+    from telemetry.bus import Policy, TelemetryBus
 
     logging.getLogger("drone_ops").setLevel(logging.WARNING)
     var: Path = args.var
@@ -121,7 +157,10 @@ async def _demo_async(args: argparse.Namespace) -> int:
     print(f"demo: {args.count} simulated vehicles at {args.speedup:g}x, store {url}", flush=True)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(url))
-        urls = await stack.enter_async_context(simulated_vehicles(args.count, args.speedup, None))
+        sim = await stack.enter_async_context(simulated_fleet(args.count, args.speedup, None))
+        urls = sim.urls
+        capture = await _start_video(stack, args, store, sim) if args.video else None
+        video: VideoCapture | None = None
         bus = await stack.enter_async_context(TelemetryBus(spool_dir=var / "spool"))
         fleet = await stack.enter_async_context(
             Fleet(
@@ -150,6 +189,8 @@ async def _demo_async(args: argparse.Namespace) -> int:
             for i, s in enumerate(sessions):
                 plan = demo_plan(s, i, len(sessions))
                 fleet.start_sortie(s.vehicle_id, plan)
+            if capture is not None:
+                video = await _mark_incident(capture, store, bus, sessions[0].vehicle_id)
             results = [await fleet.sortie_result(s.vehicle_id) for s in sessions]
             stop.set()
             bus.close()  # the writer drains what is queued, then ends
@@ -160,6 +201,8 @@ async def _demo_async(args: argparse.Namespace) -> int:
             f"(tlog {r.tlog_path})",
             flush=True,
         )
+    if video is not None and not await _report_video(video, url, args.var):
+        return 1
     took = time.monotonic() - started
     print(
         f"demo: {len(results) - len(failed)}/{len(results)} sorties completed in {took:.0f} s; "
@@ -167,3 +210,76 @@ async def _demo_async(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 1 if failed else 0
+
+
+async def _start_video(
+    stack: AsyncExitStack, args: argparse.Namespace, store: Store, sim: SimulatedFleet
+) -> VideoEvidenceCapture:
+    """Cameras on the simulated vehicles, recorded and cut on the simulator's clock."""
+    from drone_ops.incidents.video import VideoEvidenceConfig, video_evidence
+    from sitl.camera import CameraConfig, FleetCameras
+    from telemetry.video import VideoSource
+
+    # small frames: the demo shares its CPU with the simulator and the controller
+    cameras = CameraConfig(width_px=320, height_px=240, fps=10.0, gop_s=1.0)
+    await stack.enter_async_context(FleetCameras(sim.sim, config=cameras))
+    sources = {f"v{v.index + 1}": VideoSource(port=v.ports.video) for v in sim.sim.vehicles}
+    capture = await stack.enter_async_context(
+        video_evidence(
+            store,
+            sources=sources,
+            video_dir=args.var / "video",
+            config=VideoEvidenceConfig(
+                pre_s=args.video_pre, post_s=args.video_post, actor="demo", sweep_every_s=None
+            ),
+            camera_now_us=sim.sim.clock.unix_usec,
+            speedup=args.speedup,
+        )
+    )
+    print(f"demo: recording {len(sources)} simulated cameras into {args.var / 'video'}", flush=True)
+    return capture
+
+
+async def _mark_incident(
+    capture: VideoEvidenceCapture, store: Store, bus: TelemetryBus, vehicle_id: str
+) -> VideoCapture:
+    """An operator mark at the vehicle's first sample above 10 m; its footage is cut and
+    filed in the background, this waits for the result."""
+    from drone_ops.incidents import Severity
+    from drone_ops.incidents.video import VideoIncidents
+    from telemetry.bus import Policy
+
+    async with asyncio.timeout(120), bus.subscribe("demo-mark", policy=Policy.LATEST) as sub:
+        async for sample in sub:
+            if sample.vehicle_id == vehicle_id and (sample.rel_alt_m or 0.0) > 10.0:
+                break
+    incident = await VideoIncidents(store, capture).mark(
+        vehicle_id=vehicle_id,
+        note="demo: person on the roof",
+        actor="demo",
+        at=sample,
+        severity=Severity.WARNING,
+    )
+    print(f"demo: incident {incident.incident_id} marked on {vehicle_id}", flush=True)
+    return await capture.wait(incident.incident_id)
+
+
+async def _report_video(video: VideoCapture, url: str, var: Path) -> bool:
+    from drone_ops.store import open_store
+    from drone_ops.store.verify import verify_store
+
+    if not video.ok:
+        print(f"demo: incident {video.incident_id}: no video evidence: {video.error}", flush=True)
+        return False
+    async with open_store(url) as store:
+        evidence_dir = store.config.resolved_evidence_dir()
+        report = await verify_store(store)
+    for record in (video.clip, video.snapshot):
+        assert record is not None  # ok means both were filed
+        print(
+            f"demo: incident {video.incident_id} evidence {record.kind} "
+            f"{Path(evidence_dir) / record.path} sha256 {record.sha256}",
+            flush=True,
+        )
+    print(f"demo: audit verify: {report.summary()}", flush=True)
+    return report.ok

@@ -10,20 +10,28 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from drone_ops.audit import MemoryAuditLog
 from drone_ops.cli._common import Subparsers, run_async
-from drone_ops.commands import LinkDown
-from drone_ops.config import ControllerConfig, load_config
 from drone_ops.errors import DroneOpsError
-from drone_ops.fleet import Fleet
-from drone_ops.link.address import parse_address
-from drone_ops.sortie import SortieOutcome, SortiePhase, SortieProgress
-from drone_ops.state import VehicleState
-from missions.plan import PatrolPlan
 
-__all__ = ["format_state_table", "register", "simulated_vehicles"]
+if TYPE_CHECKING:  # the fleet, MAVSDK and the simulator load when a command runs
+    from drone_ops.config import ControllerConfig
+    from drone_ops.fleet import Fleet
+    from drone_ops.sortie import SortieProgress
+    from drone_ops.state import VehicleState
+    from missions.plan import PatrolPlan
+    from sitl import SimFleet
+
+__all__ = [
+    "SimulatedFleet",
+    "format_state_table",
+    "register",
+    "simulated_fleet",
+    "simulated_vehicles",
+]
 
 _PROGRESS_EVERY_S = 1.0
 
@@ -82,17 +90,28 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def _config(args: argparse.Namespace) -> ControllerConfig:
+    from drone_ops.config import ControllerConfig, load_config
+
     cfg = load_config(args.config) if args.config else ControllerConfig()
     if not (args.speedup > 0):
         raise SystemExit(f"drone-ops {args.command}: error: --speedup must be > 0")
     return cfg.scaled(args.speedup)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatedFleet:
+    """A running in-process simulator: the `SimFleet` (for cameras, its clock) and the
+    controller URL of each vehicle, in order."""
+
+    sim: SimFleet
+    urls: list[str]
+
+
 @asynccontextmanager
-async def simulated_vehicles(
+async def simulated_fleet(
     count: int, speedup: float, home: tuple[float, float, float] | None
-) -> AsyncIterator[list[str]]:
-    """Start `count` simulated vehicles in-process on free ports; yields their URLs."""
+) -> AsyncIterator[SimulatedFleet]:
+    """Start `count` simulated vehicles in-process on free ports."""
     from sitl import DEFAULT_HOME, SimConfig, SimFleet, SitlError, free_vehicle_ports
 
     ports = free_vehicle_ports(count)
@@ -103,9 +122,18 @@ async def simulated_vehicles(
     except SitlError as exc:  # the simulator's errors are written for users too
         raise DroneOpsError(f"simulator: {exc}") from exc
     try:
-        yield [f"udpin://127.0.0.1:{p.api_remote}" for p in ports]
+        yield SimulatedFleet(sim=fleet, urls=[f"udpin://127.0.0.1:{p.api_remote}" for p in ports])
     finally:
         await fleet.stop()
+
+
+@asynccontextmanager
+async def simulated_vehicles(
+    count: int, speedup: float, home: tuple[float, float, float] | None
+) -> AsyncIterator[list[str]]:
+    """Start `count` simulated vehicles in-process on free ports; yields their URLs."""
+    async with simulated_fleet(count, speedup, home) as sim:
+        yield sim.urls
 
 
 def _plan_home(plan: PatrolPlan) -> tuple[float, float, float] | None:
@@ -127,6 +155,8 @@ def _load_plan(path: Path) -> PatrolPlan:
 
 async def print_progress(fleet: Fleet, stop: asyncio.Event) -> None:
     """One line per vehicle when its phase or item changes, else at most once a second."""
+    from drone_ops.sortie import SortiePhase
+
     last: dict[str, tuple[SortieProgress, float]] = {}
     async with fleet.subscribe_progress("cli") as sub:
         while True:
@@ -152,6 +182,8 @@ async def print_progress(fleet: Fleet, stop: asyncio.Event) -> None:
 
 
 def _fly(args: argparse.Namespace) -> int:
+    from drone_ops.link.address import parse_address
+
     plan = _load_plan(args.plan)
     cfg = _config(args)
     address = args.connect or "px4:0"
@@ -163,6 +195,10 @@ def _fly(args: argparse.Namespace) -> int:
 async def _fly_async(
     args: argparse.Namespace, plan: PatrolPlan, cfg: ControllerConfig, address: str
 ) -> int:
+    from drone_ops.audit import MemoryAuditLog
+    from drone_ops.fleet import Fleet
+    from drone_ops.sortie import SortieOutcome
+
     logging.getLogger("drone_ops").setLevel(logging.WARNING)
     audit = MemoryAuditLog()
     async with contextlib.AsyncExitStack() as stack:
@@ -222,6 +258,8 @@ def format_state_table(states: list[VehicleState]) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from drone_ops.link.address import parse_address
+
     urls = args.connect or ["px4:0"]
     for url in urls:
         parse_address(url)
@@ -229,6 +267,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 async def _status_async(urls: list[str], timeout_s: float) -> int:
+    from drone_ops.audit import MemoryAuditLog
+    from drone_ops.commands import LinkDown
+    from drone_ops.fleet import Fleet
+
     logging.getLogger("drone_ops").setLevel(logging.WARNING)
     async with Fleet(audit=MemoryAuditLog()) as fleet:
         missing = 0

@@ -9,17 +9,16 @@ import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
 from drone_ops.errors import DroneOpsError
-from drone_ops.service import (
-    JsonLogFormatter,
-    ServiceConfig,
-    VehicleLink,
-    load_service_config,
-    serve_until,
-)
+
+if TYPE_CHECKING:  # the service pulls in the store, the fleet and video: load it to run
+    from drone_ops.service import ServiceConfig, VehicleLink
+    from telemetry.video import VideoSource
 
 __all__ = ["register"]
 
@@ -45,11 +44,18 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--sim", type=int, default=0, metavar="N", help="also start N simulated vehicles"
     )
     p.add_argument("--speedup", type=float, default=None, help="simulated time speedup")
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="record video evidence for incidents ([video] on); --sim vehicles get cameras",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     p.set_defaults(handler=_serve)
 
 
 def _vehicle(text: str) -> VehicleLink:
+    from drone_ops.service import VehicleLink
+
     vid, sep, url = text.partition("=")
     if not sep or not vid or not url:
         raise DroneOpsError(f"--vehicle {text!r} is not ID=URL (e.g. v1=px4:0)")
@@ -57,6 +63,8 @@ def _vehicle(text: str) -> VehicleLink:
 
 
 def _config(args: argparse.Namespace) -> ServiceConfig:
+    from drone_ops.service import ServiceConfig, load_service_config
+
     config = load_service_config(args.config) if args.config else ServiceConfig()
     changes: dict[str, object] = {}
     if args.store:
@@ -71,29 +79,60 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         changes["vehicles"] = (*config.vehicles, *(_vehicle(v) for v in args.vehicle))
     if args.speedup is not None:
         changes["controller"] = config.controller.scaled(args.speedup)
+    if args.video:
+        changes["video"] = dataclasses.replace(config.video, enabled=True)
     return dataclasses.replace(config, **changes) if changes else config  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Simulated:
+    """What `--sim N` adds to the service: its vehicles and, with `--video`, their cameras."""
+
+    vehicles: tuple[VehicleLink, ...] = ()
+    video: dict[str, VideoSource] = field(default_factory=dict)
+    camera_now_us: Callable[[], int] | None = None
+
+
 @contextlib.asynccontextmanager
-async def _simulated(count: int, speedup: float) -> AsyncIterator[tuple[VehicleLink, ...]]:
+async def _simulated(count: int, speedup: float, *, video: bool) -> AsyncIterator[_Simulated]:
     if count <= 0:
-        yield ()
+        yield _Simulated()
         return
+    from drone_ops.service import VehicleLink
     from sitl import SimConfig, SimFleet, SitlError, free_vehicle_ports
+    from telemetry.video import VideoSource
 
     ports = free_vehicle_ports(count)
     try:
         sim = SimFleet(SimConfig(count=count, speedup=speedup, ports=ports))
     except SitlError as exc:
         raise DroneOpsError(str(exc)) from None
-    async with sim:
-        yield tuple(
-            VehicleLink(vehicle_id=f"sim{i + 1}", connect=f"udpin://0.0.0.0:{p.api_remote}")
-            for i, p in enumerate(ports)
+    async with sim, contextlib.AsyncExitStack() as stack:
+        ids = [f"sim{i + 1}" for i in range(count)]
+        extra = _Simulated(
+            vehicles=tuple(
+                VehicleLink(vehicle_id=vid, connect=f"udpin://0.0.0.0:{p.api_remote}")
+                for vid, p in zip(ids, ports, strict=True)
+            )
         )
+        if video:
+            from sitl.camera import CameraError, FleetCameras
+
+            try:
+                await stack.enter_async_context(FleetCameras(sim))
+            except CameraError as exc:
+                raise DroneOpsError(f"simulated camera: {exc}") from None
+            extra = dataclasses.replace(
+                extra,
+                video={vid: VideoSource(port=p.video) for vid, p in zip(ids, ports, strict=True)},
+                camera_now_us=sim.clock.unix_usec,
+            )
+        yield extra
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from drone_ops.service import JsonLogFormatter, serve_until
+
     config = _config(args)  # bad input is reported before anything starts
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
@@ -106,8 +145,16 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with _simulated(args.sim, config.controller.speedup) as extra:
-            await serve_until(config, stop, extra_vehicles=extra)
+        speedup = config.controller.speedup
+        async with _simulated(args.sim, speedup, video=config.video.enabled) as sim:
+            await serve_until(
+                config,
+                stop,
+                extra_vehicles=sim.vehicles,
+                extra_video=sim.video,
+                camera_now_us=sim.camera_now_us,
+                camera_speedup=speedup,
+            )
         return 0
 
     return run_async(go)
