@@ -125,6 +125,10 @@ def sim_fleet(request: pytest.FixtureRequest) -> SimFleetFactory:
         count: int = 1, speedup: float = 10.0, **config: Any
     ) -> AsyncIterator[FleetUnderTest]:
         if kind == "px4":
+            if config:
+                pytest.skip(
+                    f"simulator settings {sorted(config)} exist in the built-in simulator only"
+                )
             async with Px4Sitl(count=count, px4_dir=px4_dir, speedup=speedup) as px4:
                 yield FleetUnderTest(kind=kind, ports=px4.ports, fleet=None, speedup=speedup)
             return
