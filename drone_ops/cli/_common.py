@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from drone_ops.errors import DroneOpsError
-from missions.errors import MissionsError
-from telemetry.errors import TelemetryError
+__all__ = ["DEFAULT_STORE_URL", "Handler", "Subparsers", "run_async", "user_errors"]
 
-__all__ = ["USER_ERRORS", "Handler", "Subparsers", "run_async"]
+# `drone_ops.store.DEFAULT_STORE_URL`, repeated so that building the parser does not
+# load SQLAlchemy (a test keeps the two equal).
+DEFAULT_STORE_URL = "sqlite:///var/drone-ops.db"
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers = argparse._SubParsersAction  # argparse has no public name for it
 
-# Error hierarchies whose messages are written for the user (what is wrong and
-# what to do). The simulator's errors are translated in `drone_ops.cli.sim`,
-# the only place that imports it.
-USER_ERRORS: tuple[type[Exception], ...] = (DroneOpsError, MissionsError, TelemetryError)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Error hierarchies whose messages are written for the user (what is wrong and
+    what to do). Imported when an error is being handled, not at startup: the
+    `telemetry` package loads its MQTT client. The simulator's errors are translated
+    in `drone_ops.cli.sim`, the only place that imports it."""
+    from drone_ops.errors import DroneOpsError
+    from missions.errors import MissionsError
+    from telemetry.errors import TelemetryError
+
+    return (DroneOpsError, MissionsError, TelemetryError)
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run one command's coroutine on a fresh event loop."""
+    import asyncio  # ~0.1 s: loaded by the commands that run, not by `--help`
+
     return asyncio.run(coro_fn())

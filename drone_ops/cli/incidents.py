@@ -11,10 +11,12 @@ import getpass
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from drone_ops.cli._common import Subparsers, run_async
-from drone_ops.store import DEFAULT_STORE_URL, StoreConfig, StoreConfigError
+from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs
+    from drone_ops.store import StoreConfig
 
 __all__ = ["add_store_args", "default_actor", "register", "store_config"]
 
@@ -50,6 +52,8 @@ def add_store_args(p: argparse.ArgumentParser, *, actor: bool = True) -> None:
 
 def store_config(args: argparse.Namespace) -> StoreConfig:
     """The store named by --store; a SQLite file must already exist (we don't invent one)."""
+    from drone_ops.store import StoreConfig, StoreConfigError
+
     config = StoreConfig(url=args.store, evidence_dir=args.evidence_dir)
     path = config.sqlite_path
     if path is not None and not path.is_file():
@@ -61,6 +65,8 @@ def store_config(args: argparse.Namespace) -> StoreConfig:
 
 def _time_us(text: str) -> int:
     """ISO 8601 (`2026-01-01T10:00`, `2026-01-01T10:00:00+01:00`; UTC if no zone) → µs."""
+    from drone_ops.store import StoreConfigError
+
     try:
         when = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -73,6 +79,8 @@ def _time_us(text: str) -> int:
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
+    from drone_ops.store import StoreConfigError
+
     try:
         a, b, c, d = (float(v) for v in text.split(","))
     except ValueError as exc:
@@ -84,6 +92,8 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 def _polygon(path: Path) -> list[tuple[float, float]]:
     """The first Polygon in a GeoJSON file (geometry, Feature or FeatureCollection)."""
+    from drone_ops.store import StoreConfigError
+
     try:
         doc: Any = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
 from drone_ops.schedule import (
     ActiveWindow,
     MissedRunPolicy,
@@ -48,8 +48,6 @@ def _param(text: str) -> tuple[str, Any]:
 
 
 def _store_arg(p: argparse.ArgumentParser) -> None:
-    from drone_ops.store import DEFAULT_STORE_URL
-
     p.add_argument(
         "--store",
         default=DEFAULT_STORE_URL,
