@@ -20,6 +20,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 
@@ -137,8 +138,11 @@ class DroneOpsConsole(App[None]):
         key = (version, id(screen), self._selection_key(screen))
         if key != self._shown_key:
             views = ConsoleScreen | IncidentsScreen | PlannerScreen
-            if isinstance(screen, views) and not screen.show(self.model):
-                return  # not composed yet: try again next tick
+            try:
+                if isinstance(screen, views) and not screen.show(self.model):
+                    return  # not composed yet: try again next tick
+            except NoMatches:
+                return  # the screen is being torn down (closed, or the app is quitting)
             self._shown_key = key
             self._announce(self.model.alerts())
             self.refresh_count += 1

@@ -180,7 +180,7 @@ def _tui(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolPlan | None) -> int:
-    from tui import ConsoleOptions, DroneOpsConsole
+    from tui.app import ConsoleOptions, DroneOpsConsole
 
     # The console owns the terminal: controller logs go to a file, not over the screen.
     handler = logging.FileHandler(args.var / "tui.log")

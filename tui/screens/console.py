@@ -45,22 +45,24 @@ class ConsoleScreen(Screen[None]):
 
     def show(self, model: FleetModel) -> bool:
         """Copy the model's current state into the widgets (attributes down)."""
-        if not self.query(FleetTable):
-            return False  # not composed yet
-        table = self.query_one(FleetTable)
+        tables, maps = self.query(FleetTable), self.query(FleetMap)
+        details, bars = self.query(VehicleDetail), self.query(AlertBar)
+        if not (tables and maps and details and bars):
+            return False  # not composed yet, or being torn down
+        table = tables.first()
         vehicles = model.vehicle_list()
         if not table.vehicles:
             table.vehicles = vehicles  # the first rows at once; then `show_table` paces it
         selected = table.selected_vehicle_id
-        self.query_one(FleetMap).scene = MapScene(
+        maps.first().scene = MapScene(
             vehicles=vehicles,
             trails=model.trail_snapshot(),
             plan=model.plan,
             incidents=model.incident_list(),
             selected=selected,
         )
-        detail = self.query_one(VehicleDetail)
+        detail = details.first()
         detail.vehicle = model.vehicles.get(selected) if selected else None
         detail.texts = model.texts_for(selected) if selected else ()
-        self.query_one(AlertBar).alerts = model.alerts()
+        bars.first().alerts = model.alerts()
         return True

@@ -161,8 +161,11 @@ class IncidentsScreen(Screen[None]):
 
     def _show_detail(self) -> None:
         selected = self.selected_incident_id
-        detail = self.query_one(IncidentDetail)
-        detail.incident = next((i for i in self._incidents if i.incident_id == selected), None)
+        details = self.query(IncidentDetail)  # empty while the screen is being torn down
+        if not details:
+            return
+        shown = next((i for i in self._incidents if i.incident_id == selected), None)
+        details.first().incident = shown
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
