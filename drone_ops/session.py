@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
@@ -24,6 +25,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from mavsdk.plugins.action import Action, ActionResult
+from mavsdk.plugins.mavlink_direct import MavlinkDirect
+from mavsdk.plugins.mavlink_direct.mavlink_direct import MavlinkDirectResult, MavlinkMessage
 from mavsdk.plugins.mission_raw import MissionRaw, MissionRawResult
 from pymavlink.dialects.v20 import common as mavlink2
 
@@ -107,6 +110,8 @@ _MAV_TYPE_GCS = 6
 _MAV_AUTOPILOT_INVALID = 8
 _AUTOPILOT_COMPID = 1
 _REASON_GRACE_S = 0.3  # a refusal's STATUSTEXT may trail its COMMAND_ACK
+_MAV_CMD_MISSION_START = 300
+_MAV_RESULTS = ("ACCEPTED", "TEMPORARILY_REJECTED", "DENIED", "UNSUPPORTED", "FAILED")
 
 
 class MissionMismatch(CommandFailed):
@@ -166,6 +171,7 @@ class VehicleSession:
         self._system: Any = None
         self._action: Any = None
         self._mission: Any = None
+        self._direct: Any = None
         self._command_lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._connected = asyncio.Event()
@@ -265,6 +271,7 @@ class VehicleSession:
         self._system = system
         self._action = Action(system)
         self._mission = MissionRaw(system)
+        self._direct = MavlinkDirect(system)
 
     # ------------------------------------------------------------ raw side
     def _send(self, data: bytes) -> None:
@@ -347,7 +354,7 @@ class VehicleSession:
         if old is not None:
             self._hub.unregister(old, self._send)
             self._event("system_id_changed", f"system id {old} → {frame.sysid}")
-            self._action = self._mission = self._system = None
+            self._action = self._mission = self._system = self._direct = None
         try:
             self._hub.register(frame.sysid, self._send)
         except HubError as exc:
@@ -619,13 +626,42 @@ class VehicleSession:
             Command.ABORT, {}, lambda: self._action_call("return_to_launch"), actor=actor
         )
 
-    async def start_mission(self, *, actor: str | None = None) -> None:
-        await self._run(
-            Command.START_MISSION,
-            {},
-            lambda: self._none(self._mission_call("start_mission")),
-            actor=actor,
+    async def _mission_start_call(self) -> None:
+        """MAV_CMD_MISSION_START (MAVSDK's `start_mission` only switches the mode).
+
+        PX4 arms a disarmed vehicle on MISSION_START and takes off at once, so a
+        start that arrives after the preflight auto-disarm (COM_DISARM_PRFLT, 10
+        vehicle seconds: 0.2 wall seconds at 50x) still flies; a mode switch would
+        leave the vehicle on the ground in AUTO.MISSION."""
+        if self._direct is None or self._sysid is None:
+            raise _VehicleSaidNo("not bound to the vehicle yet")
+        fields = {
+            "target_system": self._sysid,
+            "target_component": _AUTOPILOT_COMPID,
+            "command": _MAV_CMD_MISSION_START,
+            "confirmation": 0,
+            **{f"param{n}": 0.0 for n in range(1, 8)},
+        }
+        command = MavlinkMessage(
+            message_name="COMMAND_LONG",
+            target_system_id=self._sysid,
+            target_component_id=_AUTOPILOT_COMPID,
+            fields_json=json.dumps(fields),
         )
+        result, ack, _ud = await self._hub.call(
+            self._direct.send_command_async, command, timeout_s=self.config.timeouts.command_ack_s
+        )
+        if result != MavlinkDirectResult.SUCCESS:
+            if result == MavlinkDirectResult.TIMEOUT:
+                raise TimeoutError
+            raise _VehicleSaidNo(_decode_result(result))
+        code = int(json.loads(ack.fields_json).get("result", -1))
+        if code != 0:
+            raise _VehicleSaidNo(_MAV_RESULTS[code] if 0 <= code < len(_MAV_RESULTS) else str(code))
+
+    async def start_mission(self, *, actor: str | None = None) -> None:
+        """Start the uploaded mission from its first item (arms the vehicle if needed)."""
+        await self._run(Command.START_MISSION, {}, self._mission_start_call, actor=actor)
 
     async def pause(self, *, actor: str | None = None) -> None:
         await self._run(
