@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = str(Path(__file__).resolve().parents[2])
 CLI = [sys.executable, "-m", "drone_ops.cli"]
@@ -79,3 +82,25 @@ post_s = 2
     code, out = await cli("audit", "verify", *store)
     assert code == 0, out
     assert "2 evidence files match" in out
+
+
+def test_the_video_table_is_read_and_bad_values_are_one_line_errors(tmp_path: Path) -> None:
+    from drone_ops.service import ServiceError, load_service_config
+
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        '[video]\nenabled = true\ndir = "clips"\npre_s = 5\npost_s = 7\nretention_s = 3600\n'
+    )
+    video = load_service_config(path).video
+    assert (video.enabled, video.dir, video.pre_s, video.post_s, video.retention_s) == (
+        True, Path("clips"), 5.0, 7.0, 3600.0,
+    )  # fmt: skip
+    for text, fragment in (
+        ("[video]\nretention = 5\n", "unknown keys ['retention']"),
+        ("[video]\npre_s = -1\n", "pre_s and post_s must be >= 0"),
+        ('[video]\npost_s = "long"\n', "must be numbers"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ServiceError, match=re.escape(fragment)) as info:
+            load_service_config(path)
+        assert "\n" not in str(info.value)
