@@ -123,6 +123,7 @@ class SimVehicle:
         self._statustext_id = 0
         self._mission_announced = False
         self._announced_state: tuple[FlightMode, bool] = (self.mode, self.armed)
+        self._announced_landed = self.landed_state
         self._limits_key: tuple[object, ...] = ()
         self._airborne = False
         self.failsafes = Failsafes(self)
@@ -712,6 +713,14 @@ class SimVehicle:
             self._announced_state = state
             for link in self.links:
                 link.queue(BUILDERS[0](self, link, False) or b"")
+        if self.landed_state is not self._announced_landed:
+            # Likewise the landed state: streams are paced in wall time, so at 50x a
+            # 1 Hz EXTENDED_SYS_STATE comes once per 50 vehicle seconds and can miss
+            # a whole short flight.
+            self._announced_landed = self.landed_state
+            ext = m.MAVLINK_MSG_ID_EXTENDED_SYS_STATE
+            for link in self.links:
+                link.queue(BUILDERS[ext](self, link, False) or b"")
 
     def _apply_limits(self) -> None:
         key = (self.params.version, self.phase, self.mode, self._speed_override_m_s)
