@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
-from drone_ops.config import ControllerConfig, load_config
 from drone_ops.errors import DroneOpsError
-from drone_ops.fleet import Fleet
-from missions.plan import PatrolPlan
-from telemetry.bus import Policy, TelemetryBus
 
+# Heavy modules (the fleet pulls in MAVSDK, the bus aiomqtt) load inside the
+# handler, so `drone-ops --help` and `drone-ops tui --help` stay instant.
 if TYPE_CHECKING:
+    from drone_ops.config import ControllerConfig
+    from drone_ops.fleet import Fleet
     from drone_ops.store import Store
+    from missions.plan import PatrolPlan
     from tui.fleet_backend import FleetBackend
     from tui.screens.planner import PlanTools
 
@@ -100,8 +101,11 @@ async def console_stack(
 ) -> AsyncIterator[ConsoleStack]:
     """Start simulated vehicles (if any), the store, the controller and the console backend."""
     from drone_ops.cli.fly import simulated_vehicles  # starts sitl lazily
+    from drone_ops.config import ControllerConfig
+    from drone_ops.fleet import Fleet
     from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
     from drone_ops.store import StoreWriter, open_store
+    from telemetry.bus import Policy, TelemetryBus
     from tui.fleet_backend import FleetBackend
 
     cfg = (config or ControllerConfig()).scaled(speedup)
@@ -172,6 +176,8 @@ def _tui(args: argparse.Namespace) -> int:
         raise DroneOpsError("no vehicles: give --sim N or --connect URL (repeatable)")
     if not 1.0 <= args.speedup <= 100.0:
         raise DroneOpsError(f"--speedup must be 1..100, got {args.speedup:g}")
+    from drone_ops.config import ControllerConfig, load_config
+
     config = load_config(args.config) if args.config else ControllerConfig()
     args.var.mkdir(parents=True, exist_ok=True)
     tools = plan_tools()
