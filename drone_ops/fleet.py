@@ -32,6 +32,7 @@ from drone_ops.config import ControllerConfig
 from drone_ops.errors import DroneOpsError
 from drone_ops.link.address import LinkAddress
 from drone_ops.link.hub import MavsdkHub
+from drone_ops.roles import Action, PermissionDenied, Principal, authorize, check, record_refusal
 from drone_ops.session import VehicleSession
 from drone_ops.sortie import (
     MemorySortieRecorder,
@@ -64,7 +65,13 @@ class Fleet:
         sample_bus: Bus[TelemetrySample] | None = None,
         tlog_dir: Path | None = None,
         actor: str = "controller",
+        principal: Principal | None = None,
     ) -> None:
+        # A person driving this fleet (CLI, TUI, serve): commands and sorties are
+        # checked against their role and recorded under it. None: the system itself.
+        self.principal = principal
+        if principal is not None:
+            actor = principal.audit_actor
         self.config = config or ControllerConfig()
         self.audit = audit
         self.recorder: SortieRecorder = recorder or MemorySortieRecorder()
@@ -111,6 +118,7 @@ class Fleet:
         *,
         system_id: int | None = None,
         wait: bool = True,
+        signing_key: bytes | None = None,
     ) -> VehicleSession:
         """Open a session; with `wait`, return once the vehicle is connected."""
         if vehicle_id in self._sessions:
@@ -125,6 +133,7 @@ class Fleet:
             sample_bus=self._sample_bus,
             actor=self._actor,
             system_id=system_id,
+            signing_key=signing_key,
         )
         stack = AsyncExitStack()
         await stack.enter_async_context(session)
@@ -188,9 +197,12 @@ class Fleet:
         set_speed(speed_m_s), upload_plan(plan); the others take none. Pause, resume and
         abort go to the running sortie when there is one.
         """
+        await check(
+            self.principal, Action.COMMAND, audit=self.audit, target=f"vehicle:{vehicle_id}"
+        )
         s = self.session(vehicle_id)
         sortie = self.sortie(vehicle_id)
-        who = actor or self._actor
+        who = self._actor if self.principal is not None else (actor or self._actor)
         if sortie is not None and command in (Command.PAUSE, Command.RESUME, Command.ABORT):
             op = {Command.PAUSE: sortie.pause, Command.RESUME: sortie.resume}.get(
                 command, sortie.abort
@@ -226,6 +238,20 @@ class Fleet:
         """Start flying `plan`; progress goes to `progress_bus`, the result to `sortie_result`."""
         if self._tg is None:
             raise FleetError("the fleet is not running; use it inside 'async with'")
+        if self.principal is not None:
+            try:
+                authorize(self.principal, Action.FLY)
+            except PermissionDenied:
+                # This call is synchronous: a task of the fleet writes the refusal's
+                # audit entry (`fly` checks first and writes it before returning).
+                self._tg.create_task(
+                    record_refusal(
+                        self.principal, Action.FLY, audit=self.audit, target=f"vehicle:{vehicle_id}"
+                    ),
+                    name=f"refusal-{vehicle_id}",
+                )
+                raise
+            actor = self._actor
         running = self._sortie_tasks.get(vehicle_id)
         if running is not None and not running.done():
             raise FleetError(f"vehicle {vehicle_id} is already flying a sortie")
@@ -262,5 +288,6 @@ class Fleet:
         self, vehicle_id: str, plan: PatrolPlan, *, actor: str | None = None
     ) -> SortieResult:
         """Start a sortie and wait for its result."""
+        await check(self.principal, Action.FLY, audit=self.audit, target=f"vehicle:{vehicle_id}")
         self.start_sortie(vehicle_id, plan, actor=actor)
         return await self.sortie_result(vehicle_id)

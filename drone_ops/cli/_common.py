@@ -6,7 +6,15 @@ import argparse
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["DEFAULT_STORE_URL", "Handler", "Subparsers", "run_async", "user_errors"]
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "Handler",
+    "Subparsers",
+    "add_role_arg",
+    "principal",
+    "run_async",
+    "user_errors",
+]
 
 # `drone_ops.store.DEFAULT_STORE_URL`, repeated so that building the parser does not
 # load SQLAlchemy (a test keeps the two equal).
@@ -33,3 +41,23 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
     import asyncio  # ~0.1 s: loaded by the commands that run, not by `--help`
 
     return asyncio.run(coro_fn())
+
+
+def add_role_arg(p: argparse.ArgumentParser) -> None:
+    """``--role``, beside the command's ``--actor`` (see `drone_ops.roles`)."""
+    import os
+
+    p.add_argument(
+        "--role",
+        default=os.environ.get("DRONE_OPS_ROLE"),
+        choices=("operator", "supervisor", "auditor"),
+        help="your role: operator, supervisor or auditor (default: $DRONE_OPS_ROLE; a users "
+        "file, $DRONE_OPS_USERS or ~/.config/drone-ops/users.toml, takes precedence)",
+    )
+
+
+def principal(args: argparse.Namespace) -> Any:
+    """The `drone_ops.roles.Principal` of ``--actor``/``--role`` (loaded when a command runs)."""
+    from drone_ops.roles import resolve_principal
+
+    return resolve_principal(args.actor, args.role)

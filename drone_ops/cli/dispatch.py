@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from collections.abc import AsyncIterator
 
-from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.cli._common import Subparsers, add_role_arg, principal, run_async
 from drone_ops.errors import DroneOpsError
 
 __all__ = ["register"]
@@ -28,6 +28,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument("--speedup", type=float, default=1.0, help="simulated time speedup")
     p.add_argument("--store", default=None, metavar="URL", help="store (default ./var SQLite)")
     p.add_argument("--actor", default="operator", help="who asks (audit)")
+    add_role_arg(p)
     p.add_argument("--follow", action="store_true", help="wait until the sortie has ended")
     p.set_defaults(handler=_dispatch)
 
@@ -80,6 +81,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 recorder=store,
                 config=ControllerConfig().scaled(args.speedup),
                 actor=args.actor,
+                principal=principal(args),
             ) as fleet,
         ):
             for vid, url in links:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.cli._common import Subparsers, add_role_arg, principal, run_async
 from drone_ops.errors import DroneOpsError
 
 if TYPE_CHECKING:  # the fleet, MAVSDK and the simulator load when a command runs
@@ -70,6 +70,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         "--tlog-dir", type=Path, default=Path("var/tlog"), help="where the sortie's .tlog goes"
     )
     fly.add_argument("--actor", default="cli", help="who is flying, for the audit chain")
+    add_role_arg(fly)
     fly.set_defaults(handler=_fly)
 
     status = sub.add_parser(
@@ -208,7 +209,13 @@ async def _fly_async(
             )
             address = urls[0]
         fleet = await stack.enter_async_context(
-            Fleet(audit=audit, config=cfg, tlog_dir=args.tlog_dir, actor=args.actor)
+            Fleet(
+                audit=audit,
+                config=cfg,
+                tlog_dir=args.tlog_dir,
+                actor=args.actor,
+                principal=principal(args),
+            )
         )
         print(f"fly: connecting to {address} …", flush=True)
         session = await fleet.add_vehicle(args.vehicle_id, address)

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
+from drone_ops.cli._common import (
+    DEFAULT_STORE_URL,
+    Subparsers,
+    add_role_arg,
+    principal,
+    run_async,
+)
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command runs
     from drone_ops.store import StoreConfig
@@ -48,6 +54,7 @@ def add_store_args(p: argparse.ArgumentParser, *, actor: bool = True) -> None:
             metavar="NAME",
             help="who is making the change, for the audit chain (default op:$USER)",
         )
+        add_role_arg(p)
 
 
 def store_config(args: argparse.Namespace) -> StoreConfig:
@@ -265,7 +272,7 @@ def _move(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with open_store(store_config(args)) as store:
-            book = Incidents(store)
+            book = Incidents(store, principal=principal(args))
             op = {"ack": book.acknowledge, "resolve": book.resolve, "dismiss": book.dismiss}
             incident = await op[args.action](args.id, actor=args.actor, note=args.note)
         print(f"incident {incident.incident_id} is now {incident.status.value}")
@@ -280,7 +287,9 @@ def _note(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with open_store(store_config(args)) as store:
-            incident = await Incidents(store).add_note(args.id, args.text, actor=args.actor)
+            incident = await Incidents(store, principal=principal(args)).add_note(
+                args.id, args.text, actor=args.actor
+            )
         print(f"incident {incident.incident_id}: note added ({len(incident.notes)} notes)")
         return 0
 
@@ -293,7 +302,7 @@ def _mark(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         async with open_store(store_config(args)) as store:
-            incident = await Incidents(store).mark(
+            incident = await Incidents(store, principal=principal(args)).mark(
                 vehicle_id=args.vehicle,
                 note=args.text,
                 actor=args.actor,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
+from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, add_role_arg, principal, run_async
 from drone_ops.schedule import (
     ActiveWindow,
     MissedRunPolicy,
@@ -55,6 +55,7 @@ def _store_arg(p: argparse.ArgumentParser) -> None:
         help=f"sqlite:///PATH or postgresql://HOST/DB (default {DEFAULT_STORE_URL})",
     )
     p.add_argument("--actor", default="operator", help="who is making the change (audit)")
+    add_role_arg(p)
 
 
 def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -156,7 +157,9 @@ def _add(args: argparse.Namespace) -> int:
         from drone_ops.store import open_store
 
         async with open_store(args.store) as store:
-            stored = await ScheduleBook(store, actor=args.actor).add(schedule, now=_now())
+            stored = await ScheduleBook(store, actor=args.actor, principal=principal(args)).add(
+                schedule, now=_now()
+            )
         state = (
             "paused"
             if not schedule.enabled
@@ -252,9 +255,9 @@ def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
         from drone_ops.store import open_store
 
         async with open_store(args.store) as store:
-            stored = await ScheduleBook(store, actor=args.actor).set_enabled(
-                args.name, enabled, now=_now()
-            )
+            stored = await ScheduleBook(
+                store, actor=args.actor, principal=principal(args)
+            ).set_enabled(args.name, enabled, now=_now())
         if enabled:
             nxt = _fmt(stored.next_due_utc, stored.schedule.tz)
             print(f"schedule {args.name} resumed, next run {nxt}")
@@ -279,7 +282,7 @@ def _remove(args: argparse.Namespace) -> int:
         from drone_ops.store import open_store
 
         async with open_store(args.store) as store:
-            await ScheduleBook(store, actor=args.actor).remove(args.name)
+            await ScheduleBook(store, actor=args.actor, principal=principal(args)).remove(args.name)
         print(f"schedule {args.name} removed (its run history is kept)")
         return 0
 

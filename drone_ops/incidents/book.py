@@ -24,6 +24,7 @@ from drone_ops.incidents.model import (
     Severity,
     check_transition,
 )
+from drone_ops.roles import Action, Principal, check
 from drone_ops.store import NotFoundError, Store, now_us
 from drone_ops.store.audit_chain import append_in_tx
 from drone_ops.store.engine import read_tx, write_tx
@@ -101,13 +102,26 @@ def load_incident(conn: Connection, incident_id: int) -> Incident:
 
 
 class Incidents:
-    """Incident operations over one store; `actor` names who did each change."""
+    """Incident operations over one store; `actor` names who did each change.
 
-    def __init__(self, store: Store) -> None:
+    Given a `principal` (a person, from the CLI, TUI or serve), every change is
+    first checked against its role (`drone_ops.roles`) and recorded under
+    ``principal.audit_actor``; without one (incident rules) nothing is checked.
+    """
+
+    def __init__(self, store: Store, *, principal: Principal | None = None) -> None:
         self.store = store
+        self.principal = principal
+
+    async def _authorize(self, action: Action, target: str, actor: str) -> str:
+        """Check the principal's role; the actor to record."""
+        await check(self.principal, action, audit=self.store.audit, target=target)
+        return actor if self.principal is None else self.principal.audit_actor
 
     # ------------------------------------------------------------ raising
     async def raise_incident(self, draft: IncidentDraft, *, actor: str) -> Incident:
+        actor = await self._authorize(Action.RAISE_INCIDENT, "incident:new", actor)
+
         def work() -> Incident:
             stamp = now_us()
             with write_tx(self.store.engine) as conn:
@@ -186,6 +200,12 @@ class Incidents:
     async def _move(
         self, incident_id: int, new: IncidentStatus, *, actor: str, note: str | None
     ) -> Incident:
+        action = {
+            IncidentStatus.ACKNOWLEDGED: Action.ACKNOWLEDGE_INCIDENT,
+            IncidentStatus.RESOLVED: Action.RESOLVE_INCIDENT,
+        }.get(new, Action.DISMISS_INCIDENT)
+        actor = await self._authorize(action, f"incident:{incident_id}", actor)
+
         def work() -> Incident:
             stamp = now_us()
             with write_tx(self.store.engine) as conn:
@@ -240,6 +260,7 @@ class Incidents:
     async def add_note(self, incident_id: int, text: str, *, actor: str) -> Incident:
         if not text.strip():
             raise IncidentError("a note needs some text")
+        actor = await self._authorize(Action.NOTE_INCIDENT, f"incident:{incident_id}", actor)
 
         def work() -> Incident:
             stamp = now_us()

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from drone_ops.roles import Action, Principal, check
 from drone_ops.schedule import Schedule, ScheduleError
 from drone_ops.store import Store
 from drone_ops.store.audit_chain import append_in_tx
@@ -127,12 +128,21 @@ class ScheduleBook:
     Every change is written with its audit entry in the same transaction.
     """
 
-    def __init__(self, store: Store, *, actor: str = "scheduler") -> None:
+    def __init__(
+        self, store: Store, *, actor: str = "scheduler", principal: Principal | None = None
+    ) -> None:
+        # With a principal (a person), add/pause/resume/remove need a role that may
+        # manage schedules and are recorded under it; the scheduler itself has none.
         self.store = store
-        self.actor = actor
+        self.principal = principal
+        self.actor = actor if principal is None else principal.audit_actor
+
+    async def _authorize(self, target: str) -> None:
+        await check(self.principal, Action.MANAGE_SCHEDULES, audit=self.store.audit, target=target)
 
     # ------------------------------------------------------------ CRUD
     async def add(self, schedule: Schedule, *, now: datetime) -> StoredSchedule:
+        await self._authorize(f"schedule:{schedule.name}")
         nxt = schedule.next_run_after(now) if schedule.enabled else None
         created = us_from_dt(now)
 
@@ -212,6 +222,7 @@ class ScheduleBook:
     async def set_enabled(self, name: str, enabled: bool, *, now: datetime) -> StoredSchedule:
         """Pause or resume. Runs that fall while paused are not 'missed': resuming
         starts from the next run after `now`."""
+        await self._authorize(f"schedule:{name}")
 
         def work() -> StoredSchedule:
             with write_tx(self.store.engine) as conn:
@@ -245,6 +256,7 @@ class ScheduleBook:
 
     async def remove(self, name: str) -> None:
         """Retire a schedule. Its run history stays (renamed out of the way)."""
+        await self._authorize(f"schedule:{name}")
 
         def work() -> None:
             with write_tx(self.store.engine) as conn:
