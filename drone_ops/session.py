@@ -45,6 +45,7 @@ from drone_ops.link.address import LinkAddress, parse_address
 from drone_ops.link.frames import FrameDecoder, FrameSplitter
 from drone_ops.link.hub import HubError, MavsdkHub
 from drone_ops.link.policy import LinkState, ReconnectPolicy
+from drone_ops.link.signing import LinkSigner, LinkVerifier, SigningStats
 from drone_ops.link.stats import LinkCounters
 from drone_ops.link.transport import Transport, TransportError, open_transport
 from drone_ops.plan_sync import first_difference, from_sdk, to_sdk
@@ -147,8 +148,13 @@ class VehicleSession:
         sample_bus: Bus[TelemetrySample] | None = None,
         actor: str = "controller",
         system_id: int | None = None,
+        signing_key: bytes | None = None,
     ) -> None:
         self.vehicle_id = vehicle_id
+        # MAVLink 2 signing (drone_ops.link.signing): MAVSDK cannot sign, so frames are
+        # signed on their way out and checked on their way in, here.
+        self._signer = LinkSigner(signing_key) if signing_key is not None else None
+        self._verifier = LinkVerifier(signing_key) if signing_key is not None else None
         self.address = address if isinstance(address, LinkAddress) else parse_address(address)
         self.config = config or ControllerConfig()
         self._hub = hub
@@ -232,8 +238,14 @@ class VehicleSession:
             self._counters.snapshot(
                 skipped_bytes=self._splitter.skipped_bytes if self._splitter else 0,
                 crc_errors=self._decoder.crc_errors,
+                signing_rejected=self._verifier.stats().rejected if self._verifier else 0,
             )
         )
+
+    @property
+    def signing_stats(self) -> SigningStats | None:
+        """What signature checking dropped on this link; None when the link is unsigned."""
+        return self._verifier.stats() if self._verifier is not None else None
 
     def reset_mission_progress(self) -> None:
         """Forget 'item reached' from an earlier mission (a new one was uploaded)."""
@@ -275,6 +287,11 @@ class VehicleSession:
 
     # ------------------------------------------------------------ raw side
     def _send(self, data: bytes) -> None:
+        if self._signer is not None:
+            signed = self._signer.sign(data)
+            if signed is None:
+                return
+            data = signed
         if self._transport is not None:
             self._transport.send(data)
             if self._tlog is not None:
@@ -288,8 +305,11 @@ class VehicleSession:
         counters = self._counters
         tlog = self._tlog
         sysid = self._sysid
+        verifier = self._verifier
         for_mavsdk: list[bytes] = []
         for frame in splitter.feed(data):
+            if verifier is not None and not verifier.accept(frame):
+                continue  # unsigned, forged or replayed: not counted, recorded or obeyed
             if frame.sysid == sysid or sysid is None:  # loss and rate of the vehicle itself,
                 counters.count(frame.sysid, frame.compid, frame.seq)  # not of relayed GCS frames
             if tlog is not None:

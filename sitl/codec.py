@@ -18,6 +18,8 @@ from typing import Any
 from fastcrc import crc16
 from pymavlink.dialects.v20 import common as mavlink
 
+from sitl.signing import SimSigning
+
 __all__ = ["Framer", "mavlink"]
 
 _HEADER = struct.Struct("<BBBBBBBHB")
@@ -28,12 +30,17 @@ _CRC = struct.Struct("<H")
 class Framer:
     """Frames messages from one system/component with one link's sequence."""
 
-    __slots__ = ("_compid", "_mav", "_sysid")
+    __slots__ = ("_compid", "_mav", "_sysid", "link_id", "signing")
 
-    def __init__(self, sysid: int, compid: int = 1) -> None:
+    def __init__(
+        self, sysid: int, compid: int = 1, *, signing: SimSigning | None = None, link_id: int = 0
+    ) -> None:
         self._sysid = sysid
         self._compid = compid
         self._mav = mavlink.MAVLink(None, srcSystem=sysid, srcComponent=compid)
+        # With a key: frames carry the signed flag; the link appends the signature.
+        self.signing = signing
+        self.link_id = link_id
 
     def frame(self, msg_cls: Any, *wire_values: Any) -> bytes:
         """Frame a message from its fields in wire order (`ordered_fieldnames`)."""
@@ -42,15 +49,28 @@ class Framer:
         seq = mav.seq
         mav.seq = (seq + 1) & 0xFF
         msgid = msg_cls.id
+        signing = self.signing
+        flags = 1 if signing is not None and signing.key is not None else 0
         header = _HEADER.pack(
-            0xFD, len(payload), 0, 0, seq, self._sysid, self._compid, msgid & 0xFFFF, msgid >> 16
+            0xFD,
+            len(payload),
+            flags,
+            0,
+            seq,
+            self._sysid,
+            self._compid,
+            msgid & 0xFFFF,
+            msgid >> 16,
         )
         crc = _MCRF4XX(header[1:] + payload + bytes((msg_cls.crc_extra,)), 0xFFFF)
-        return header + payload + _CRC.pack(crc)
+        return header + payload + _CRC.pack(crc)  # signed when sent (SimLink.seal)
 
     def pack(self, msg: Any) -> bytes:
         """Frame a pymavlink message object (for rare messages)."""
         mav = self._mav
         data: bytes = msg.pack(mav)
         mav.seq = (mav.seq + 1) & 0xFF
+        signing = self.signing
+        if signing is not None and signing.key is not None:
+            data = signing.flag_packed(data, msg.crc_extra)
         return data

@@ -119,8 +119,18 @@ class SimConfig:
     stream_budget_msg_s: float = 8000.0
     sys_id_base: int = 1
     extra_params: dict[str, float] = field(default_factory=dict)
+    # MAVLink 2 signing: one 32-byte key for every vehicle, or one per vehicle.
+    signing_key: bytes | None = None
+    signing_keys: list[bytes | None] | None = None
 
     def __post_init__(self) -> None:
+        if self.signing_key is not None and len(self.signing_key) != 32:
+            raise SimConfigError("--signing-key must hold a 32-byte key (64 hex digits)")
+        if self.signing_keys is not None and len(self.signing_keys) != self.count:
+            raise SimConfigError(
+                f"{len(self.signing_keys)} signing keys given for {self.count} vehicles: "
+                "give one per vehicle"
+            )
         if not 1 <= self.count <= 250:
             raise SimConfigError(f"--count {self.count} is out of range: use 1..250 vehicles")
         if not (math.isfinite(self.speedup) and 0.1 <= self.speedup <= 1000):
@@ -144,6 +154,11 @@ class SimConfig:
             raise SimConfigError("stream budget must be at least 10 messages per second")
         if not 1 <= self.sys_id_base <= 255 - self.count + 1:
             raise SimConfigError("system ids must fit in 1..255")
+
+    def vehicle_signing_key(self, index: int) -> bytes | None:
+        if self.signing_keys is not None:
+            return self.signing_keys[index]
+        return self.signing_key
 
     def vehicle_ports(self) -> list[VehiclePorts]:
         if self.ports is not None:

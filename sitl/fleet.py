@@ -27,6 +27,7 @@ from sitl.config import SimConfig
 from sitl.errors import SimPortInUseError
 from sitl.link import LinkKind, SimLink
 from sitl.physics import FleetPhysics
+from sitl.signing import SimSigning
 from sitl.streams import TICK_HZ, StreamScheduler, scale_factor
 from sitl.vehicle import SimVehicle
 
@@ -48,6 +49,7 @@ class SimFleet:
         self._task_group: asyncio.TaskGroup | None = None
         self._tick_task: asyncio.Task[None] | None = None
         self._links: list[SimLink] = []
+        self.signing: list[SimSigning] = []  # per vehicle: key and rejected-frame counts
         self._started = False
         # Bundles are flushed every tick for small fleets; large fleets flush
         # every few ticks (at most 100 ms) so one datagram carries more frames.
@@ -100,11 +102,13 @@ class SimFleet:
                     param_overrides=dict(cfg.extra_params),
                     seed=cfg.seed,
                 )
+                signing = SimSigning(sysid=vehicle.system_id, key=cfg.vehicle_signing_key(i))
+                self.signing.append(signing)
                 for kind, local, remote in (
                     (LinkKind.GCS, ports.gcs_local, ports.gcs_remote),
                     (LinkKind.API, ports.api_local, ports.api_remote),
                 ):
-                    link = await self._open_link(loop, vehicle, kind, local, remote)
+                    link = await self._open_link(loop, vehicle, kind, local, remote, signing)
                     link.owner = vehicle
                     vehicle.links.append(link)
                 self.vehicles.append(vehicle)
@@ -127,6 +131,7 @@ class SimFleet:
         kind: LinkKind,
         local: int,
         remote: int,
+        signing: SimSigning,
     ) -> SimLink:
         cfg = self.config
         seed = cfg.seed * 1000 + vehicle.index * 2 + (0 if kind is LinkKind.GCS else 1)
@@ -140,6 +145,7 @@ class SimFleet:
                 seed=seed,
                 on_message=vehicle.handle,
                 sim_time=self.clock.time_s,
+                signing=signing,
             )
 
         try:

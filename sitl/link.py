@@ -10,6 +10,10 @@ largest cost. Replies (acks, parameters, mission items) go out at once.
 
 Packet loss (`loss_pct`) drops whole datagrams both ways, from a seeded
 generator; `set_down_until()` silences the link both ways (link-loss tests).
+
+Signing (`sitl.signing`): with a key, frames that fail it are dropped before
+parsing, the link adopts a peer only from a signed frame, and SETUP_SIGNING
+is handled here, not by the vehicle.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from enum import Enum
 from typing import Any, cast
 
 from sitl.codec import Framer, mavlink
+from sitl.signing import SimSigning
 
 __all__ = ["MAX_DATAGRAM_BYTES", "LinkKind", "SimLink"]
 
@@ -52,9 +57,15 @@ class SimLink(asyncio.DatagramProtocol):
         seed: int,
         on_message: MessageHandler,
         sim_time: Callable[[], float],
+        signing: SimSigning | None = None,
     ) -> None:
         self.kind = kind
-        self.framer = Framer(sysid, 1)
+        self.sysid = sysid
+        # The vehicle's signing state, shared by its links (sitl.signing).
+        self.signing = signing or SimSigning(sysid=sysid, key=None)
+        self.framer = Framer(
+            sysid, 1, signing=self.signing, link_id=0 if kind is LinkKind.GCS else 1
+        )
         self.remote: tuple[str, int] = ("127.0.0.1", remote_port)
         self.peer_seen = False
         self._loss = loss_pct / 100.0
@@ -81,7 +92,13 @@ class SimLink(asyncio.DatagramProtocol):
         if self.is_down() or (self._loss and self._rng.random() < self._loss):
             self.dropped_datagrams += 1
             return
-        if not self.peer_seen:
+        signing = self.signing
+        signed_ok = False
+        if signing.active:  # unsigned and wrongly signed frames go no further
+            data, signed_ok = signing.filter_incoming(data)
+            if not data:
+                return
+        if not self.peer_seen and (signed_ok or not signing.active):
             self.peer_seen = True
             self.remote = (str(addr[0]), int(addr[1]))
         try:
@@ -92,6 +109,10 @@ class SimLink(asyncio.DatagramProtocol):
             if msg.get_type() == "BAD_DATA":
                 continue
             self.received_messages += 1
+            if signing.is_setup(msg.get_msgId()):
+                if msg.target_system in (0, self.sysid):
+                    signing.setup(bytes(msg.secret_key), msg.initial_timestamp)
+                continue
             try:
                 self._on_message(self, msg)
             except Exception:
@@ -117,6 +138,11 @@ class SimLink(asyncio.DatagramProtocol):
     # ------------------------------------------------------------ sending
     def queue(self, frame: bytes) -> None:
         """Add a telemetry frame to this tick's bundle."""
+        if self.signing.key is not None:
+            frame = self.signing.seal(frame, self.framer.link_id)
+        self._bundle(frame)
+
+    def _bundle(self, frame: bytes) -> None:
         if self._pending_len + len(frame) > MAX_DATAGRAM_BYTES:
             self.flush()
         self._pending.append(frame)
@@ -132,6 +158,8 @@ class SimLink(asyncio.DatagramProtocol):
     def send_now(self, frame: bytes) -> None:
         """Send a reply at once, after whatever telemetry is already queued."""
         self.flush()
+        if self.signing.key is not None:
+            frame = self.signing.seal(frame, self.framer.link_id)
         self._send(frame)
 
     def send_msg(self, msg: Any) -> None:
@@ -139,7 +167,7 @@ class SimLink(asyncio.DatagramProtocol):
 
     def forward(self, raw: bytes) -> None:
         """Forward another system's frame unchanged (PX4 forwards heartbeats)."""
-        self.queue(raw)
+        self._bundle(raw)
 
     def _send(self, data: bytes) -> None:
         transport = self._transport

@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "drone_ops.cli.serve",
         "run headless: fleet, scheduler, incident rules, telemetry bridge, metrics",
     ),
+    "keys": ("drone_ops.cli.keys", "MAVLink signing keys per vehicle: generate, rotate, list"),
 }
 
 

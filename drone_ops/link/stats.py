@@ -19,6 +19,7 @@ class LinkStats:
     heartbeat_age_s: float | None  # None: no heartbeat yet
     skipped_bytes: int
     crc_errors: int
+    signing_rejected: int = 0  # frames dropped: unsigned, bad signature or replayed
 
 
 class LinkCounters:
@@ -67,7 +68,9 @@ class LinkCounters:
         """After a link outage the next sequence number says nothing about loss."""
         self._last_seq.clear()
 
-    def snapshot(self, *, skipped_bytes: int = 0, crc_errors: int = 0) -> LinkStats:
+    def snapshot(
+        self, *, skipped_bytes: int = 0, crc_errors: int = 0, signing_rejected: int = 0
+    ) -> LinkStats:
         now = time.monotonic()
         elapsed = now - self._rate_t0
         if elapsed >= self._window_s:
@@ -85,4 +88,5 @@ class LinkCounters:
             ),
             skipped_bytes=skipped_bytes,
             crc_errors=crc_errors,
+            signing_rejected=signing_rejected,
         )
