@@ -36,10 +36,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from drone_ops.errors import DroneOpsError
 from tui.app import DroneOpsConsole
-from tui.backend import CommandRequest, IncidentAction
-from tui.model import FleetModel, IncidentView, Update, VehicleView
+from tui.backend import CommandRequest, DispatchProposal, IncidentAction
+from tui.model import FleetModel, IncidentView, PreviewImage, Update, VehicleView
 from tui.widgets.fleet_map import FleetMap
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.vehicle_detail import VehicleDetail
@@ -78,9 +80,10 @@ def synthetic_state(i: int, t_s: float) -> VehicleView:
 class SyntheticBackend:
     """A recorded-style feed: states at a fixed rate, paced by the wall clock."""
 
-    def __init__(self, vehicles: int, rate_hz: float) -> None:
+    def __init__(self, vehicles: int, rate_hz: float, video_fps: float = 0.0) -> None:
         self.vehicles = vehicles
         self.rate_hz = rate_hz
+        self.video_fps = video_fps
         self.running = asyncio.Event()
         self.sent = 0
         self.started = time.monotonic()
@@ -110,6 +113,22 @@ class SyntheticBackend:
         self, incident_id: str, action: IncidentAction, note: str = ""
     ) -> IncidentView:
         raise DroneOpsError("bench: no incidents")
+
+    async def propose_dispatch(self, lat_deg: float, lon_deg: float) -> DispatchProposal:
+        raise DroneOpsError("bench: no dispatch")
+
+    async def dispatch(self, proposal: DispatchProposal) -> str:
+        raise DroneOpsError("bench: no dispatch")
+
+    async def video_frames(self, vehicle_id: str) -> AsyncIterator[PreviewImage]:
+        """Synthetic 160×120 pictures at `video_fps` (0: no camera)."""
+        if not self.video_fps:
+            return
+        rng = np.random.default_rng(0)
+        while True:
+            await asyncio.sleep(1.0 / self.video_fps)
+            rgb = rng.integers(0, 255, size=(120, 160, 3), dtype=np.uint8)
+            yield PreviewImage(vehicle_id=vehicle_id, time_unix_us=time.time_ns() // 1000, rgb=rgb)
 
 
 def model_apply_cost_us(vehicles: int, n: int = 50_000) -> float:

@@ -56,6 +56,13 @@ ACTIONS: tuple[ConsoleAction, ...] = (
         key="o", action="show_planner", title="Planner", help="Open or check a patrol plan file"
     ),
     ConsoleAction(
+        key="d",
+        action="dispatch",
+        title="Dispatch",
+        help="Dispatch the nearest ready vehicle to a point (asks lat, lon; confirms the vehicle)",
+        show=False,
+    ),
+    ConsoleAction(
         key="a", action="vehicle('arm')", title="Arm", help="Arm the selected vehicle", show=False
     ),
     ConsoleAction(

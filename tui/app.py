@@ -26,16 +26,22 @@ from textual.screen import ModalScreen
 
 from drone_ops.errors import DroneOpsError
 from missions.errors import MissionsError
-from missions.plan import PatrolPlan
+from missions.plan import Home, PatrolPlan
 from tui.actions import bindings
-from tui.backend import CommandRequest, ConsoleBackend, IncidentAction, VehicleAction
+from tui.backend import (
+    CommandRequest,
+    ConsoleBackend,
+    DispatchProposal,
+    IncidentAction,
+    VehicleAction,
+)
 from tui.model import Alert, AlertLevel, FleetModel, StatusText
 from tui.palette import ConsoleCommands
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.console import ConsoleScreen
 from tui.screens.incidents import IncidentsScreen
 from tui.screens.planner import PlannerScreen, PlanTools
-from tui.screens.prompt import GotoScreen, GotoTarget, NoteScreen
+from tui.screens.prompt import GotoScreen, GotoTarget, NoteScreen, PointScreen
 from tui.widgets.fleet_map import FleetMap
 from tui.widgets.fleet_table import FleetTable
 
@@ -101,6 +107,7 @@ class DroneOpsConsole(App[None]):
         self._changed = asyncio.Event()
         self.notices: deque[tuple[SeverityLevel, str]] = deque(maxlen=200)
         self._console = ConsoleScreen()
+        self._video_vehicle: str | None = None  # whose camera the video worker watches
 
     # ------------------------------------------------------------ lifecycle
     def on_mount(self) -> None:
@@ -153,6 +160,7 @@ class DroneOpsConsole(App[None]):
                 self._table_version = (version, id(screen))
                 self._table_due = now + 1.0 / self.options.table_hz
             self.selected_vehicle_id = screen.selected_vehicle_id
+            self._follow_video()
 
     @staticmethod
     def _selection_key(screen: object) -> object:
@@ -199,7 +207,32 @@ class DroneOpsConsole(App[None]):
     def on_fleet_table_selected(self, event: FleetTable.Selected) -> None:
         # A new selection should show at once, not at the next refresh tick.
         self.selected_vehicle_id = event.vehicle_id
+        self._follow_video()
         self.refresh_views()
+
+    # ------------------------------------------------------------ video preview
+    def _follow_video(self) -> None:
+        """Watch the selected vehicle's camera (and only it: decoding costs CPU)."""
+        vehicle_id = self.selected_vehicle_id
+        if vehicle_id == self._video_vehicle:
+            return
+        self._video_vehicle = vehicle_id
+        self.model.set_preview(None)
+        if vehicle_id is None:
+            self.workers.cancel_group(self, "video")
+        else:
+            self._watch_video(vehicle_id)
+
+    @work(exclusive=True, group="video", name="video")
+    async def _watch_video(self, vehicle_id: str) -> None:
+        """Feed the selected vehicle's preview pictures into the model until it changes."""
+        try:
+            async for image in self.backend.video_frames(vehicle_id):
+                if self._video_vehicle != vehicle_id:
+                    return
+                self.model.set_preview(image)
+        except DroneOpsError as exc:
+            self.notify(f"camera {vehicle_id}: {exc}", severity="warning")
 
     # ------------------------------------------------------------ map actions
     def _map(self) -> FleetMap | None:
@@ -231,12 +264,22 @@ class DroneOpsConsole(App[None]):
 
     def action_show_planner(self) -> None:
         if not isinstance(self.screen, PlannerScreen):
-            self.push_screen(PlannerScreen(self.plan_tools))
+            self.push_screen(PlannerScreen(self.plan_tools, home=self._selected_home()))
             self.call_after_refresh(self.refresh_views)
 
+    def _selected_home(self) -> Home | None:
+        v = self.model.vehicles.get(self.selected_vehicle_id or "")
+        if v is None or v.home_lat_deg is None or v.home_lon_deg is None:
+            return None
+        return Home(lat_deg=v.home_lat_deg, lon_deg=v.home_lon_deg)
+
     def on_planner_screen_plan_chosen(self, message: PlannerScreen.PlanChosen) -> None:
-        """The planner's checked plan becomes the one `s` starts on a vehicle."""
+        """The planner's checked plan becomes the one `s` starts on a vehicle; with `f`
+        the start-patrol confirmation for the selected vehicle follows at once."""
         self.model.set_plan(message.plan)
+        if message.fly:
+            self.call_after_refresh(self.action_vehicle, VehicleAction.START_PATROL.value)
+            return
         self.notify(f"plan {message.plan.name!r} loaded: press s to start it on a vehicle")
 
     # ------------------------------------------------------------ vehicle commands
@@ -362,3 +405,43 @@ class DroneOpsConsole(App[None]):
             return
         self.model.apply(incident)
         self.notify(f"incident {incident_id}: {incident.status.value}")
+
+    # ------------------------------------------------------------ dispatch
+    def action_dispatch(self) -> None:
+        """Ask for a point, propose the nearest ready vehicle, confirm, then dispatch it."""
+        if isinstance(self.screen, ModalScreen):
+            return
+
+        def got_point(point: tuple[float, float] | None) -> None:
+            if point is not None:
+                self._propose_dispatch(*point)
+
+        self.push_screen(PointScreen("Dispatch the nearest ready vehicle to"), got_point)
+
+    @work(group="dispatch")
+    async def _propose_dispatch(self, lat_deg: float, lon_deg: float) -> None:
+        try:
+            proposal = await self.backend.propose_dispatch(lat_deg, lon_deg)
+        except DroneOpsError as exc:
+            self.notify(f"dispatch to {lat_deg:.6f}, {lon_deg:.6f}: {exc}", severity="error")
+            return
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._dispatch(proposal)
+            else:
+                self.notify(f"{proposal.describe()}: cancelled, nothing sent")
+
+        self.push_screen(
+            ConfirmScreen(proposal.describe(), proposal.detail(), confirm_label="Dispatch"),
+            decided,
+        )
+
+    @work(group="dispatch")
+    async def _dispatch(self, proposal: DispatchProposal) -> None:
+        try:
+            said = await self.backend.dispatch(proposal)
+        except (DroneOpsError, MissionsError) as exc:
+            self.notify(f"{proposal.describe()}: {exc}", severity="error")
+        else:
+            self.notify(f"{proposal.describe()}: {said}")

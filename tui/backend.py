@@ -16,12 +16,13 @@ from typing import Protocol
 
 from drone_ops.errors import DroneOpsError
 from missions.plan import PatrolPlan
-from tui.model import IncidentView, Update
+from tui.model import IncidentView, PreviewImage, Update
 
 __all__ = [
     "CommandRequest",
     "ConsoleBackend",
     "ConsoleCommandError",
+    "DispatchProposal",
     "IncidentAction",
     "VehicleAction",
 ]
@@ -112,6 +113,35 @@ class IncidentAction(StrEnum):
     NOTE = "note"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchProposal:
+    """The vehicle the controller would send to a point, shown to the operator to confirm."""
+
+    vehicle_id: str
+    lat_deg: float
+    lon_deg: float
+    distance_m: float
+    arrive_s: float  # estimated, from the take-off command to over the point (vehicle s)
+    need_wh: float  # there, hold and home
+    available_wh: float  # battery now above the reserve
+
+    def __post_init__(self) -> None:
+        if not (-90.0 <= self.lat_deg <= 90.0 and -180.0 <= self.lon_deg <= 180.0):
+            raise ConsoleCommandError(
+                f"dispatch: {self.lat_deg}, {self.lon_deg} is not a valid latitude/longitude"
+            )
+
+    def describe(self) -> str:
+        return f"Dispatch {self.vehicle_id} to {self.lat_deg:.6f}, {self.lon_deg:.6f}"
+
+    def detail(self) -> str:
+        return (
+            f"{self.vehicle_id} is the nearest ready vehicle: {self.distance_m:.0f} m away, "
+            f"about {self.arrive_s:.0f} s to arrive, needs {self.need_wh:.1f} of "
+            f"{self.available_wh:.1f} Wh. It takes off, holds over the point and returns."
+        )
+
+
 class ConsoleBackend(Protocol):
     """The controller as the console sees it."""
 
@@ -130,3 +160,16 @@ class ConsoleBackend(Protocol):
     async def update_incident(
         self, incident_id: str, action: IncidentAction, note: str = ""
     ) -> IncidentView: ...
+
+    async def propose_dispatch(self, lat_deg: float, lon_deg: float) -> DispatchProposal:
+        """The nearest ready vehicle for a point; sends nothing."""
+        ...
+
+    async def dispatch(self, proposal: DispatchProposal) -> str:
+        """Send exactly the proposed vehicle (or refuse); returns a line saying what flies."""
+        ...
+
+    def video_frames(self, vehicle_id: str) -> AsyncIterator[PreviewImage]:
+        """Low-rate live preview of the vehicle's camera while iterated; ends at once
+        when the vehicle has no recorded camera."""
+        ...

@@ -15,8 +15,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from drone_ops.commands import Command
+from drone_ops.dispatch import DispatchRequest, choose_vehicle, dispatch
 from drone_ops.errors import DroneOpsError
 from drone_ops.fleet import Fleet
 from drone_ops.incidents import Incident, Incidents
@@ -24,15 +26,19 @@ from drone_ops.link.policy import LinkState
 from drone_ops.sortie import SortiePhase, SortieProgress
 from drone_ops.state import GpsFix, VehicleState
 from telemetry.sample import TelemetrySample
-from tui.backend import CommandRequest, IncidentAction, VehicleAction
+from tui.backend import CommandRequest, DispatchProposal, IncidentAction, VehicleAction
 from tui.model import (
     EvidenceView,
     IncidentStatus,
     IncidentView,
+    PreviewImage,
     StatusText,
     Update,
     VehicleView,
 )
+
+if TYPE_CHECKING:  # PyAV loads only when a console records video
+    from telemetry.video import VideoRecorder
 
 __all__ = ["FleetBackend", "incident_view", "vehicle_view"]
 
@@ -138,9 +144,15 @@ class FleetBackend:
         incidents: Incidents | None = None,
         actor: str = "operator",
         incident_refresh_s: float = 2.0,
+        video: VideoRecorder | None = None,
+        preview_fps: float = 4.0,
+        dispatch_hold_s: float = 300.0,
     ) -> None:
         self.fleet = fleet
         self.incidents = incidents
+        self.video = video
+        self.preview_fps = preview_fps
+        self.dispatch_hold_s = dispatch_hold_s
         self.actor = actor
         self.incident_refresh_s = incident_refresh_s
         self._progress: dict[str, SortieProgress] = {}
@@ -288,3 +300,62 @@ class FleetBackend:
             incident = await book.add_note(number, note, actor=self.actor)
         self._incidents_changed.set()
         return incident_view(await book.get(incident.incident_id))
+
+    # ------------------------------------------------------------ dispatch
+    def _busy(self) -> set[str]:
+        return {v for v in self.fleet.vehicles() if self.fleet.sortie(v) is not None}
+
+    async def propose_dispatch(self, lat_deg: float, lon_deg: float) -> DispatchProposal:
+        req = DispatchRequest(lat_deg=lat_deg, lon_deg=lon_deg, hold_s=self.dispatch_hold_s)
+        choice = choose_vehicle(self.fleet.states(), req, busy=self._busy())
+        return DispatchProposal(
+            vehicle_id=choice.vehicle_id,
+            lat_deg=lat_deg,
+            lon_deg=lon_deg,
+            distance_m=choice.distance_m,
+            arrive_s=choice.arrive_s,
+            need_wh=choice.need_wh,
+            available_wh=choice.available_wh,
+        )
+
+    async def dispatch(self, proposal: DispatchProposal) -> str:
+        """Dispatch exactly the confirmed vehicle: every other one counts as busy, so a
+        vehicle that stopped qualifying since the proposal is refused, not swapped."""
+        req = DispatchRequest(
+            lat_deg=proposal.lat_deg,
+            lon_deg=proposal.lon_deg,
+            hold_s=self.dispatch_hold_s,
+            reason=f"console dispatch by {self.actor}",
+        )
+        others = set(self.fleet.vehicles()) - {proposal.vehicle_id}
+        report = await dispatch(
+            self.fleet,
+            req,
+            incidents=self.incidents,
+            actor=self.actor,
+            busy=others,
+            wait_arrival=False,
+        )
+        self._incidents_changed.set()
+        line = f"sortie {report.sortie_id} launched"
+        if report.incident_id is not None:
+            line += f", incident {report.incident_id}"
+        return line
+
+    # ------------------------------------------------------------ video
+    async def video_frames(self, vehicle_id: str) -> AsyncIterator[PreviewImage]:
+        """The recorder decodes this vehicle's stream only while this runs; pictures are
+        passed on at most `preview_fps` times a second (newest only)."""
+        recorder = self.video
+        if recorder is None or vehicle_id not in recorder.ingests:
+            return
+        last = None
+        with recorder.watch_preview(vehicle_id):
+            while True:
+                frame = recorder.preview(vehicle_id)
+                if frame is not None and frame.time_unix_us != last:
+                    last = frame.time_unix_us
+                    yield PreviewImage(
+                        vehicle_id=vehicle_id, time_unix_us=frame.time_unix_us, rgb=frame.rgb
+                    )
+                await asyncio.sleep(1.0 / self.preview_fps)  # the pace of the preview

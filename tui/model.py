@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from missions.plan import PatrolPlan
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "FleetModel",
     "IncidentStatus",
     "IncidentView",
+    "PreviewImage",
     "StatusText",
     "Update",
     "VehicleView",
@@ -137,6 +141,19 @@ class IncidentView:
 Update = VehicleView | IncidentView | StatusText
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewImage:
+    """One low-resolution picture from a vehicle's camera (height × width × 3 RGB)."""
+
+    vehicle_id: str
+    time_unix_us: int
+    rgb: npt.NDArray[np.uint8]
+
+    def __post_init__(self) -> None:
+        if self.rgb.ndim != 3 or self.rgb.shape[2] != 3 or self.rgb.dtype != np.uint8:
+            raise ValueError(f"preview of {self.vehicle_id} is not an H×W×3 uint8 RGB picture")
+
+
 def alerts_for(vehicle: VehicleView) -> tuple[Alert, ...]:
     """The conditions an operator must notice, worst first."""
     found: list[Alert] = []
@@ -182,6 +199,7 @@ class FleetModel:
     trails: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
     status_texts: dict[str, deque[StatusText]] = field(default_factory=dict)
     plan: PatrolPlan | None = None
+    preview: PreviewImage | None = None  # the selected vehicle's camera, newest picture
     version: int = 0
     updates_applied: int = 0
 
@@ -202,6 +220,10 @@ class FleetModel:
 
     def set_plan(self, plan: PatrolPlan | None) -> None:
         self.plan = plan
+        self.version += 1
+
+    def set_preview(self, image: PreviewImage | None) -> None:
+        self.preview = image
         self.version += 1
 
     def _apply_vehicle(self, vehicle: VehicleView) -> None:

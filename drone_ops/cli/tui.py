@@ -3,8 +3,11 @@
 With `--sim N` it starts N simulated vehicles in-process, the controller, an
 SQLite store in ./var (telemetry, sorties, incidents, the audit chain) and the
 incident rules, then opens the Textual console on them. `--connect URL` adds
-real vehicles. The simulator and the console are imported lazily here, the
-only place allowed to compose them.
+real vehicles. With `--video` the simulated vehicles get cameras, recorded
+into ./var/video: the console shows the selected vehicle's live preview, and
+every incident (operator marks, rules, dispatches) gets a clip and a snapshot
+as evidence. The simulator and the console are imported lazily here, the only
+place allowed to compose them.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from drone_ops.errors import DroneOpsError
 if TYPE_CHECKING:
     from drone_ops.config import ControllerConfig
     from drone_ops.fleet import Fleet
+    from drone_ops.incidents.video import VideoEvidenceCapture
     from drone_ops.store import Store
-    from missions.plan import PatrolPlan
+    from missions.plan import Home, PatrolPlan
+    from sitl import SimFleet
     from tui.fleet_backend import FleetBackend
+    from tui.planning import GenerateRequest
     from tui.screens.planner import PlanTools
 
 __all__ = ["ConsoleStack", "console_stack", "plan_tools", "register"]
@@ -70,6 +76,12 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         metavar="K",
         help="simulated vehicles run K times real time (1..100, default 1)",
     )
+    p.add_argument(
+        "--video",
+        action="store_true",
+        help="simulated cameras (with --sim): live preview of the selected vehicle, and "
+        "clip + snapshot evidence for every incident, recorded into VAR/video",
+    )
     p.add_argument("--var", type=Path, default=Path("var"), help="data directory (./var)")
     p.add_argument(
         "--actor", default=None, help="who the audit chain records (default operator:$USER)"
@@ -98,12 +110,17 @@ async def console_stack(
     speedup: float = 1.0,
     actor: str = "operator",
     incident_refresh_s: float = 2.0,
+    video: bool = False,
+    video_pre_s: float = 10.0,
+    video_post_s: float = 10.0,
 ) -> AsyncIterator[ConsoleStack]:
-    """Start simulated vehicles (if any), the store, the controller and the console backend."""
-    from drone_ops.cli.fly import simulated_vehicles  # starts sitl lazily
+    """Start simulated vehicles (if any, with cameras when `video`), the store, the
+    controller and the console backend."""
+    from drone_ops.cli.fly import simulated_fleet  # starts sitl lazily
     from drone_ops.config import ControllerConfig
     from drone_ops.fleet import Fleet
     from drone_ops.incidents import Incidents, RuleEngine, RuleRunner, default_rules
+    from drone_ops.incidents.video import VideoIncidents
     from drone_ops.store import StoreWriter, open_store
     from telemetry.bus import Policy, TelemetryBus
     from tui.fleet_backend import FleetBackend
@@ -113,8 +130,17 @@ async def console_stack(
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(store_url))
         urls: list[str] = []
+        recorder = None
+        book: Incidents | None = None
         if sim:
-            urls += await stack.enter_async_context(simulated_vehicles(sim, speedup, None))
+            simulated = await stack.enter_async_context(simulated_fleet(sim, speedup, None))
+            urls += simulated.urls
+            if video:
+                capture = await stack.enter_async_context(
+                    _video_capture(simulated.sim, store, var, speedup, video_pre_s, video_post_s)
+                )
+                recorder = capture.recorder
+                book = VideoIncidents(store, capture)
         urls += list(connect)
         bus = await stack.enter_async_context(TelemetryBus(spool_dir=var / "spool"))
         fleet = await stack.enter_async_context(
@@ -127,7 +153,7 @@ async def console_stack(
                 actor=actor,
             )
         )
-        book = Incidents(store)
+        book = book or Incidents(store)
         async with (  # the sinks end (drained) before their subscriptions are released
             bus.subscribe("store", policy=Policy.LOSSLESS) as samples,
             bus.subscribe("rules", policy=Policy.LOSSLESS) as rule_samples,
@@ -144,7 +170,11 @@ async def console_stack(
                     await store.register_vehicle(vid, system_id=session.system_id)
                     ids.append(vid)
                 backend = FleetBackend(
-                    fleet, incidents=book, actor=actor, incident_refresh_s=incident_refresh_s
+                    fleet,
+                    incidents=book,
+                    actor=actor,
+                    incident_refresh_s=incident_refresh_s,
+                    video=recorder,
                 )
                 yield ConsoleStack(
                     fleet=fleet, store=store, backend=backend, vehicle_ids=tuple(ids)
@@ -153,10 +183,37 @@ async def console_stack(
                 bus.close()  # the writer and the rules drain what is queued, then end
 
 
+@asynccontextmanager
+async def _video_capture(
+    sim: SimFleet, store: Store, var: Path, speedup: float, pre_s: float, post_s: float
+) -> AsyncIterator[VideoEvidenceCapture]:
+    """Cameras on the simulated vehicles, recorded and cut on the simulator's clock."""
+    from drone_ops.incidents.video import VideoEvidenceConfig, video_evidence
+    from sitl.camera import CameraConfig, FleetCameras
+    from telemetry.video import VideoSource
+
+    # small frames: the console shares its CPU with the simulator and the controller
+    cameras = CameraConfig(width_px=320, height_px=240, fps=10.0, gop_s=1.0)
+    sources = {f"v{v.index + 1}": VideoSource(port=v.ports.video) for v in sim.vehicles}
+    async with (
+        FleetCameras(sim, config=cameras),
+        video_evidence(
+            store,
+            sources=sources,
+            video_dir=var / "video",
+            config=VideoEvidenceConfig(pre_s=pre_s, post_s=post_s, actor="video"),
+            camera_now_us=sim.clock.unix_usec,
+            speedup=speedup,
+        ) as capture,
+    ):
+        yield capture
+
+
 def plan_tools() -> PlanTools:
-    """The planner's file reader and constraint check, from `missions`."""
+    """The planner's file reader, generator and constraint check, from `missions`."""
     from missions.constraints import check_plan
     from missions.formats import load_plan
+    from tui.planning import generate_plan
     from tui.screens.planner import PlanTools
 
     def load(path: Path) -> PatrolPlan:
@@ -166,7 +223,10 @@ def plan_tools() -> PlanTools:
         report = check_plan(plan)
         return tuple(str(v) for v in report.violations)
 
-    return PlanTools(load=load, check=check)
+    def generate(request: GenerateRequest, home: Home | None) -> PatrolPlan:
+        return generate_plan(request, home=home)
+
+    return PlanTools(load=load, check=check, generate=generate)
 
 
 def _tui(args: argparse.Namespace) -> int:
@@ -174,6 +234,8 @@ def _tui(args: argparse.Namespace) -> int:
         raise DroneOpsError(f"--sim must be 0..{MAX_SIM} vehicles, got {args.sim}")
     if not args.sim and not args.connect:
         raise DroneOpsError("no vehicles: give --sim N or --connect URL (repeatable)")
+    if args.video and not args.sim:
+        raise DroneOpsError("--video starts simulated cameras: give --sim N with it")
     if not 1.0 <= args.speedup <= 100.0:
         raise DroneOpsError(f"--speedup must be 1..100, got {args.speedup:g}")
     from drone_ops.config import ControllerConfig, load_config
@@ -203,6 +265,7 @@ async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolP
             config=config,
             speedup=args.speedup,
             actor=actor,
+            video=args.video,
         ) as stack:
             title = f"drone-ops · {len(stack.vehicle_ids)} vehicles · {store_url}"
             app = DroneOpsConsole(

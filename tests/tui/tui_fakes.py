@@ -24,11 +24,12 @@ from missions.plan import (
     PatrolPlan,
     RallyPoint,
 )
-from tui.backend import CommandRequest, IncidentAction
+from tui.backend import CommandRequest, DispatchProposal, IncidentAction
 from tui.model import (
     EvidenceView,
     IncidentStatus,
     IncidentView,
+    PreviewImage,
     StatusText,
     Update,
     VehicleView,
@@ -157,6 +158,10 @@ class FakeConsoleBackend:
         self.queue: asyncio.Queue[Update] = asyncio.Queue(maxsize=10_000)
         self.command_seen = asyncio.Event()
         self._next_incident = 100
+        self.dispatched: list[DispatchProposal] = []
+        self.dispatch_refusal: str | None = None  # propose_dispatch raises with it
+        self.frames: dict[str, asyncio.Queue[PreviewImage]] = {}  # per vehicle: a camera
+        self.watching: set[str] = set()  # vehicles whose preview is being iterated now
         self._incidents = {i.incident_id: i for i in self.initial if isinstance(i, IncidentView)}
 
     async def updates(self) -> AsyncIterator[Update]:
@@ -210,3 +215,33 @@ class FakeConsoleBackend:
         )
         self._incidents[incident_id] = new
         return new
+
+    async def propose_dispatch(self, lat_deg: float, lon_deg: float) -> DispatchProposal:
+        """Fixed choice: the nearest vehicle that reports link and position."""
+        if self.dispatch_refusal is not None:
+            raise DroneOpsError(self.dispatch_refusal)
+        return DispatchProposal(
+            vehicle_id="drone-1",
+            lat_deg=lat_deg,
+            lon_deg=lon_deg,
+            distance_m=123.0,
+            arrive_s=31.0,
+            need_wh=12.5,
+            available_wh=40.0,
+        )
+
+    async def dispatch(self, proposal: DispatchProposal) -> str:
+        self.dispatched.append(proposal)
+        self.command_seen.set()
+        return "sortie 7 launched, incident 102"
+
+    async def video_frames(self, vehicle_id: str) -> AsyncIterator[PreviewImage]:
+        queue = self.frames.get(vehicle_id)
+        if queue is None:
+            return
+        self.watching.add(vehicle_id)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.watching.discard(vehicle_id)

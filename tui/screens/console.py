@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -12,6 +12,7 @@ from tui.widgets.alert_bar import AlertBar
 from tui.widgets.fleet_map import FleetMap, MapScene
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.vehicle_detail import VehicleDetail
+from tui.widgets.video_preview import VideoPreview
 
 __all__ = ["ConsoleScreen"]
 
@@ -21,6 +22,10 @@ class ConsoleScreen(Screen[None]):
     ConsoleScreen #lower {
         height: 1fr;
     }
+    ConsoleScreen #side {
+        width: 34;
+        height: 1fr;
+    }
     """
 
     def compose(self) -> ComposeResult:
@@ -28,7 +33,9 @@ class ConsoleScreen(Screen[None]):
         yield FleetTable(id="fleet")
         with Horizontal(id="lower"):
             yield FleetMap(id="map")
-            yield VehicleDetail(id="detail")
+            with Vertical(id="side"):
+                yield VehicleDetail(id="detail")
+                yield VideoPreview(id="video")
         yield AlertBar(id="alerts")
         yield Footer(compact=True)
 
@@ -65,4 +72,9 @@ class ConsoleScreen(Screen[None]):
         detail.vehicle = model.vehicles.get(selected) if selected else None
         detail.texts = model.texts_for(selected) if selected else ()
         bars.first().alerts = model.alerts()
+        preview = model.preview
+        if preview is not None and preview.vehicle_id != selected:
+            preview = None  # a picture from the previous selection
+        for video in self.query(VideoPreview):
+            video.image = preview
         return True

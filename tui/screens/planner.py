@@ -1,5 +1,10 @@
-"""Planner: open a plan file, preview it on the map with length, time and energy, see
-every constraint violation, and hand it to the fleet view to fly.
+"""Planner: open a plan file or generate a patrol from an area file, preview it on the
+map with length, time and energy, see every constraint violation, and hand it to the
+fleet view to fly (`u`), or straight to the selected vehicle's confirmation (`f`).
+
+One input line, keyboard only: a path opens a plan file; a path followed by a
+pattern and parameters generates one (`depot.geojson perimeter alt=40 laps=2`,
+see `tui.planning`). Enter again after editing the parameters regenerates.
 
 Reading files and checking constraints are `missions` functions passed in as
 `PlanTools`, so the screen itself does no I/O beyond what they do.
@@ -25,8 +30,9 @@ from textual.widgets import Footer, Header, Input
 
 from missions.energy import FlightEstimate, estimate_flight
 from missions.errors import MissionsError
-from missions.plan import PatrolPlan
+from missions.plan import Home, PatrolPlan
 from tui.model import FleetModel
+from tui.planning import HELP, GenerateRequest, parse_request
 from tui.widgets.fleet_map import FleetMap, MapScene
 
 __all__ = ["PlanSummary", "PlanTools", "PlannerScreen"]
@@ -40,12 +46,18 @@ def _no_checks(plan: PatrolPlan) -> Sequence[str]:
     return ()
 
 
+def _no_generator(request: GenerateRequest, home: Home | None) -> PatrolPlan:
+    raise MissionsError(f"{request.path}: no plan generator configured")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanTools:
-    """How the planner reads plan files and checks constraints (from `missions`)."""
+    """How the planner reads plan files, generates patrols and checks constraints
+    (from `missions`)."""
 
     load: Callable[[Path], PatrolPlan] = _no_loader
     check: Callable[[PatrolPlan], Sequence[str]] = _no_checks
+    generate: Callable[[GenerateRequest, Home | None], PatrolPlan] = _no_generator
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,12 +85,19 @@ class PlanReport(Widget):
             return Text(self.error, style="bold red")
         s = self.summary
         if s is None:
-            return Text("Type a plan file path above and press Enter.", style="dim")
+            return Text(
+                "Type a plan file path above and press Enter, or generate one:\n"
+                f"{HELP}\n\ne.g. depot.geojson perimeter alt=40 margin=10 laps=2",
+                style="dim",
+            )
         self.border_title = s.plan.name
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
         grid.add_row("kind", s.plan.kind)
+        params = _params_text(s.plan)
+        if params:
+            grid.add_row("params", params)
         grid.add_row("items", str(len(s.plan.items)))
         grid.add_row(
             "fence", f"{len(s.plan.fence.polygons)} polygons, {len(s.plan.fence.circles)} circles"
@@ -96,7 +115,22 @@ class PlanReport(Widget):
         else:
             grid.add_row(Text("✓", style="bold green"), "no constraint violations")
             grid.add_row("", Text("u: use this plan, then s on a vehicle", style="dim"))
+            grid.add_row("", Text("f: fly it on the selected vehicle", style="dim"))
         return grid
+
+
+_PARAM_NAMES = {"alt_m": "alt", "margin_m": "margin", "laps": "laps", "side_overlap": "overlap",
+                "radius_m": "radius", "spacing_m": "spacing"}  # fmt: skip
+
+
+def _params_text(plan: PatrolPlan) -> str:
+    """The generator's key parameters, as the request line spells them."""
+    out = []
+    for key, short in _PARAM_NAMES.items():
+        value = plan.params.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append(f"{short}={value:g}")
+    return " ".join(out)
 
 
 class PlannerScreen(Screen[None]):
@@ -112,15 +146,20 @@ class PlannerScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("u", "use_plan", "Use plan"),
+        Binding("f", "fly_plan", "Fly on selected"),
     ]
 
-    def __init__(self, tools: PlanTools) -> None:
+    def __init__(self, tools: PlanTools, *, home: Home | None = None) -> None:
         super().__init__()
         self.tools = tools
+        self.home = home  # the selected vehicle's home: generated plans start there
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="plan file: .plan, .waypoints or .geojson", id="plan-path")
+        yield Input(
+            placeholder="plan file, or: area.geojson perimeter|coverage|orbit|route alt=40 …",
+            id="plan-path",
+        )
         with Horizontal(id="plan-body"):
             yield FleetMap(id="plan-map")
             yield PlanReport(id="plan-report")
@@ -138,13 +177,20 @@ class PlannerScreen(Screen[None]):
         return True
 
     def open_plan(self, path: Path) -> None:
+        self._show_plan(lambda: self.tools.load(path))
+
+    def generate(self, text: str) -> None:
+        """Generate a patrol from a request line (`FILE KIND key=value …`)."""
+        self._show_plan(lambda: self.tools.generate(parse_request(text), self.home))
+
+    def _show_plan(self, make: Callable[[], PatrolPlan]) -> None:
         report = self.query_one(PlanReport)
         try:
-            plan = self.tools.load(path)
+            plan = make()
             violations = tuple(self.tools.check(plan))
         except (MissionsError, OSError) as exc:
             report.summary = None
-            report.error = str(exc)
+            report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return
         try:
             estimate: FlightEstimate | None = estimate_flight(plan)
@@ -158,17 +204,24 @@ class PlannerScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip():
-            self.open_plan(Path(event.value.strip()).expanduser())
+        text = event.value.strip()
+        if len(text.split()) > 1 and not Path(text).expanduser().exists():
+            self.generate(text)
+        elif text:
+            self.open_plan(Path(text).expanduser())
 
     class PlanChosen(Message):
         """The operator chose a checked plan to fly (the app owns the model)."""
 
-        def __init__(self, plan: PatrolPlan) -> None:
+        def __init__(self, plan: PatrolPlan, *, fly: bool = False) -> None:
             super().__init__()
             self.plan = plan
+            self.fly = fly  # go on to the selected vehicle's start-patrol confirmation
 
-    def action_use_plan(self) -> None:
+    def action_fly_plan(self) -> None:
+        self.action_use_plan(fly=True)
+
+    def action_use_plan(self, fly: bool = False) -> None:
         summary = self.query_one(PlanReport).summary
         if summary is None:
             self.notify("no plan open: type a path and press Enter", severity="error")
@@ -180,5 +233,5 @@ class PlannerScreen(Screen[None]):
                 severity="error",
             )
             return
-        self.post_message(self.PlanChosen(summary.plan))
+        self.post_message(self.PlanChosen(summary.plan, fly=fly))
         self.dismiss()

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-__all__ = ["GotoScreen", "GotoTarget", "NoteScreen"]
+__all__ = ["GotoScreen", "GotoTarget", "NoteScreen", "PointScreen", "parse_point"]
 
 _CSS = """
 {name} {{
@@ -104,6 +104,49 @@ class GotoScreen(ModalScreen[GotoTarget | None]):
             self.query_one("#error", Label).update(error)
             return
         self.dismiss((lat, lon, alt))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """`47.3977, 8.5456` (or space-separated) → (lat, lon); ValueError says what is wrong."""
+    parts = text.replace(",", " ").split()
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError("enter two numbers: latitude, longitude, e.g. 47.3977, 8.5456") from None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError("numbers must be finite")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError("latitude must be within ±90 and longitude within ±180")
+    return lat, lon
+
+
+class PointScreen(ModalScreen[tuple[float, float] | None]):
+    """Ask for `lat, lon`; bad input says what is wrong and stays open."""
+
+    DEFAULT_CSS = _CSS.format(name="PointScreen")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"{self.title_text} — latitude, longitude:")
+            yield Input(placeholder="47.397742, 8.545594", id="point")
+            yield Label("", id="error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            point = parse_point(event.value)
+        except ValueError as exc:
+            self.query_one("#error", Label).update(str(exc))
+            return
+        self.dismiss(point)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
