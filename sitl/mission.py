@@ -165,7 +165,7 @@ class MissionManager:
         *,
         sysid: int,
         statustext: StatusText,
-        on_mission_changed: Callable[[], None],
+        on_mission_changed: Callable[[bool], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sysid = sysid
@@ -317,7 +317,7 @@ class MissionManager:
         if mission_type == MissionType.MISSION:
             current = next((it.seq for it in items if it.current), 0)
             self.current_seq = current
-            self._on_mission_changed()
+            self._on_mission_changed(True)
 
     # ------------------------------------------------------------ download
     def _on_request_list(self, link: SimLink, msg: Any) -> None:
@@ -421,7 +421,7 @@ class MissionManager:
 
     def set_current(self, seq: int) -> None:
         self.current_seq = seq
-        self._on_mission_changed()
+        self._on_mission_changed(False)
 
 
 def _mission_type(value: int) -> MissionType | None:

@@ -538,10 +538,17 @@ class SimVehicle:
         seq = self.mission.current_seq
         return items[seq] if 0 <= seq < len(items) else None
 
-    def _on_mission_changed(self) -> None:
-        """A new plan or a new current item: report it, re-plan if flying it."""
+    def _on_mission_changed(self, replaced: bool) -> None:
+        """A new plan or a new current item: report it, re-plan if flying it.
+
+        A replaced plan also forgets the old plan's last reached item, so its
+        MISSION_ITEM_REACHED re-sends cannot pass for progress in the new one.
+        """
         self._jumps_left = {}
         self.mission_finished = False
+        if replaced:
+            self.mission_reached = -1
+            self._reached_resends = {}
         if not self.mission.items[MissionType.MISSION]:
             self._mission_started = False
             self.mission_reached = -1
