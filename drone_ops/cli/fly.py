@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, add_role_arg, principal, run_async
+from drone_ops.cli.keys import add_signing_args, signing_key_for
 from drone_ops.errors import DroneOpsError
 
 if TYPE_CHECKING:  # the fleet, MAVSDK and the simulator load when a command runs
@@ -71,6 +72,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     fly.add_argument("--actor", default="cli", help="who is flying, for the audit chain")
     add_role_arg(fly)
+    add_signing_args(fly)  # a vehicle with a key in the key directory is flown signed
     fly.set_defaults(handler=_fly)
 
     status = sub.add_parser(
@@ -218,7 +220,8 @@ async def _fly_async(
             )
         )
         print(f"fly: connecting to {address} …", flush=True)
-        session = await fleet.add_vehicle(args.vehicle_id, address)
+        key = None if args.sim else signing_key_for(args, args.vehicle_id)
+        session = await fleet.add_vehicle(args.vehicle_id, address, signing_key=key)
         await session.wait_for(lambda s: s.home is not None, timeout_s=cfg.timeouts.connect_s)
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:

@@ -14,7 +14,7 @@ from pathlib import Path
 from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
 from drone_ops.cli.incidents import default_actor
 
-__all__ = ["add_key_dir_arg", "register"]
+__all__ = ["add_key_dir_arg", "add_signing_args", "register", "signing_key_for"]
 
 
 def add_key_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -128,3 +128,24 @@ def _list(args: argparse.Namespace) -> int:
         when = datetime.fromtimestamp(info.modified_unix_s, UTC).strftime("%Y-%m-%d %H:%M")
         print(f"{info.vehicle_id:<16} {info.fingerprint}  {when} UTC  {info.path}")
     return 0
+
+
+def add_signing_args(p: argparse.ArgumentParser) -> None:
+    """`--signing-key FILE` / `--key-dir DIR` for commands that open vehicle links."""
+    p.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        help="sign the vehicle link (MAVLink 2) with this key file (mode 0600)",
+    )
+    add_key_dir_arg(p)
+
+
+def signing_key_for(args: argparse.Namespace, vehicle_id: str) -> bytes | None:
+    """The key a vehicle's link is signed with: --signing-key, else VEHICLE.key in
+    --key-dir or the default key directory; None (unsigned) when there is none."""
+    from drone_ops.keys import KeyStore, read_key_file
+
+    if args.signing_key is not None:
+        return read_key_file(args.signing_key)
+    return KeyStore(args.key_dir).load_optional(vehicle_id)

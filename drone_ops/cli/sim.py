@@ -73,6 +73,16 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="where vehicle-<i>.sdp files are written (default: var/video)",
     )
+    sim.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="sign every frame with this key and ignore unsigned commands (MAVLink 2 signing)",
+    )
+    sim.add_argument(
+        "--key-dir",
+        metavar="DIR",
+        help="per-vehicle keys: vehicle i signs with DIR/v<i+1>.key when it exists",
+    )
     sim.set_defaults(handler=_sim)
 
     px4 = sub.add_parser(
@@ -139,6 +149,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
     speed, direction = _numbers(args.wind, "--wind", "SPEED_MS,DIR_DEG", 2)
     seed = int(_number(args.seed, "--seed", integer=True))
     loss = _number(args.loss, "--loss")
+    key, keys = _signing(args, count)
     with _sitl_errors():
         return SimConfig(
             count=count,
@@ -147,7 +158,25 @@ def _config(args: argparse.Namespace) -> SimConfig:
             wind=(speed, direction),
             seed=seed,
             loss_pct=loss,
+            signing_key=key,
+            signing_keys=keys,
         )
+
+
+def _signing(
+    args: argparse.Namespace, count: int
+) -> tuple[bytes | None, list[bytes | None] | None]:
+    """--signing-key: one key for every vehicle; --key-dir: v<i+1>.key per vehicle."""
+    from pathlib import Path
+
+    from drone_ops.keys import KeyStore, read_key_file
+
+    if getattr(args, "signing_key", None):
+        return read_key_file(Path(args.signing_key)), None
+    if getattr(args, "key_dir", None):
+        store = KeyStore(Path(args.key_dir))
+        return None, [store.load_optional(f"v{i + 1}") for i in range(count)]
+    return None, None
 
 
 # ------------------------------------------------------------------ running

@@ -294,3 +294,51 @@ def test_sim_signs_with_a_timestamp_that_only_moves_forward() -> None:
         struct.unpack("<Q", s.signature(b"\xfd" * 12, 0)[1:7] + b"\0\0")[0] for _ in range(50)
     ]
     assert stamps == sorted(set(stamps))
+
+
+def test_keys_cli_generates_lists_audits_and_sim_refuses_an_open_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drone_ops.cli import main
+
+    key_dir = tmp_path / "keys"
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    args = ["--key-dir", str(key_dir)]
+    assert main(["keys", "generate", "v1", *args, "--store", store, "--actor", "sup:7"]) == 0
+    key = KeyStore(key_dir).load("v1")
+    assert fingerprint(key) in capsys.readouterr().out
+    assert main(["keys", "generate", "v1", *args, "--store", store]) == 2
+    assert "already has a key" in capsys.readouterr().err
+
+    assert main(["keys", "list", *args]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("v1 ")
+    assert fingerprint(key) in listed
+
+    assert main(["audit", "show", "--store", store]) == 0
+    shown = capsys.readouterr().out
+    assert '"action": "key.generated"' in shown
+    assert '"actor": "sup:7"' in shown
+    assert fingerprint(key) in shown
+    assert key.hex() not in shown
+
+    path = key_dir / "v1.key"
+    path.chmod(0o644)
+    assert main(["sim", "--signing-key", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "readable by others" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sim_options_give_the_vehicles_their_keys(tmp_path: Path) -> None:
+    from drone_ops.cli import build_parser
+    from drone_ops.cli.sim import _config
+
+    keys = KeyStore(tmp_path)
+    k1, k3 = keys.generate("v1"), keys.generate("v3")
+    words = ["sim", "--count", "3", "--key-dir", str(tmp_path)]
+    cfg = _config(build_parser(words).parse_args(words))
+    assert [cfg.vehicle_signing_key(i) for i in range(3)] == [k1, None, k3]
+    words = ["sim", "--count", "2", "--signing-key", str(keys.path("v3"))]
+    cfg = _config(build_parser(words).parse_args(words))
+    assert [cfg.vehicle_signing_key(i) for i in range(2)] == [k3, k3]
