@@ -153,6 +153,7 @@ class FleetBackend:
         self.video = video
         self.preview_fps = preview_fps
         self.dispatch_hold_s = dispatch_hold_s
+        self._started_us = time.time_ns() // 1000  # older incidents get no new footage
         self.actor = actor
         self.incident_refresh_s = incident_refresh_s
         self._progress: dict[str, SortieProgress] = {}
@@ -221,20 +222,36 @@ class FleetBackend:
     async def _pump_incidents(self, offer: _Offer) -> None:
         assert self.incidents is not None
         shown: dict[int, tuple[object, ...]] = {}
+        awaiting_video: set[int] = set()  # footage is cut after the incident: look again
         while True:
             found = await self.incidents.query(limit=200)
             for inc in found:
                 key = (inc.status, inc.updated_us)
-                if shown.get(inc.incident_id) != key:
-                    full = await self.incidents.get(inc.incident_id)  # with notes and evidence
-                    offer(incident_view(full))
-                    shown[inc.incident_id] = key
+                iid = inc.incident_id
+                if shown.get(iid) != key or iid in awaiting_video:
+                    full = await self.incidents.get(iid)  # with notes and evidence
+                    view = incident_view(full)
+                    if shown.get(iid) != key or not self._awaits_video(view):
+                        offer(view)
+                    shown[iid] = key
+                    if self._awaits_video(view) and inc.time_unix_us >= self._started_us:
+                        awaiting_video.add(iid)
+                    else:
+                        awaiting_video.discard(iid)
             self._incidents_changed.clear()
             try:
                 async with asyncio.timeout(self.incident_refresh_s):
                     await self._incidents_changed.wait()
             except TimeoutError:
                 pass
+
+    def _awaits_video(self, view: IncidentView) -> bool:
+        """A recorded vehicle's incident whose clip is neither filed nor explained yet."""
+        if self.video is None or view.vehicle_id not in self.video.ingests:
+            return False
+        if any(e.kind in ("video", "snapshot") for e in view.evidence):
+            return False
+        return not any("no video evidence" in n for n in view.notes)
 
     # ------------------------------------------------------------ commands
     async def send(self, request: CommandRequest) -> None:
