@@ -110,7 +110,10 @@ class SimLink(asyncio.DatagramProtocol):
                 continue
             self.received_messages += 1
             if signing.is_setup(msg.get_msgId()):
-                if msg.target_system in (0, self.sysid):
+                # PX4: key changes are refused while armed; when signing is on, only a
+                # SETUP_SIGNING signed with the current key got this far.
+                armed = bool(getattr(self.owner, "armed", False))
+                if msg.target_system in (0, self.sysid) and not armed:
                     signing.setup(bytes(msg.secret_key), msg.initial_timestamp)
                 continue
             try:

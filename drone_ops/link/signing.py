@@ -20,6 +20,7 @@ import struct
 import time
 from dataclasses import dataclass
 
+from fastcrc import crc16
 from pymavlink.dialects.v20 import common as mavlink2
 from pymavlink.generator.mavcrc import x25crc
 
@@ -36,6 +37,7 @@ _SIG_LEN = 13
 # cannot sign its RADIO_STATUS; a heartbeat carries no command.
 _UNSIGNED_OK = frozenset({mavlink2.MAVLINK_MSG_ID_HEARTBEAT, mavlink2.MAVLINK_MSG_ID_RADIO_STATUS})
 _CRC_EXTRA: dict[int, int] = {}
+_MCRF4XX = crc16.mcrf4xx  # MAVLink's X.25 CRC, in C (pymavlink's x25crc is pure Python)
 
 
 def signing_timestamp(time_unix_s: float | None = None) -> int:
@@ -95,9 +97,7 @@ class LinkSigner:
         msgid = frame[7] | (frame[8] << 8) | (frame[9] << 16)
         extra = _crc_extra(msgid, frame)
         body = bytes((frame[0], frame[1], frame[2] | _SIGNED)) + frame[3:-2]
-        crc = x25crc(body[1:])
-        crc.accumulate(bytes((extra,)))
-        out = body + struct.pack("<H", crc.crc)
+        out = body + struct.pack("<H", _MCRF4XX(body[1:] + bytes((extra,)), 0xFFFF))
         block = struct.pack("<BQ", self.link_id, self.next_timestamp())[:7]
         self.signed += 1
         return out + block + hashlib.sha256(self._key + out + block).digest()[:6]
