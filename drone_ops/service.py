@@ -68,6 +68,7 @@ from drone_ops.incidents.video import (
     px4_video_sources,
     video_evidence,
 )
+from drone_ops.keys import KeyStore
 from drone_ops.lease import FencedAuditLog, LeaseKeeper
 from drone_ops.metrics import ControllerCollector, MetricsServer
 from drone_ops.scheduling.book import ScheduleBook
@@ -376,7 +377,8 @@ async def running_service(
         )
         scheduler.connected = set()
         for link in (*config.vehicles, *extra_vehicles):
-            await fleet.add_vehicle(link.vehicle_id, link.connect, wait=False)
+            key = KeyStore().load_optional(link.vehicle_id)  # signed when it has a key
+            await fleet.add_vehicle(link.vehicle_id, link.connect, wait=False, signing_key=key)
             log.info("vehicle %s on %s", link.vehicle_id, link.connect)
             tasks.append(
                 tg.create_task(

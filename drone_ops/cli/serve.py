@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.cli.keys import add_key_dir_arg
 from drone_ops.errors import DroneOpsError
 
 if TYPE_CHECKING:  # the service pulls in the store, the fleet and video: load it to run
@@ -50,6 +52,8 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
         help="record video evidence for incidents ([video] on); --sim vehicles get cameras",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    # a vehicle (and a --sim vehicle) with VEHICLE.key there has a signed link
+    add_key_dir_arg(p)
     p.set_defaults(handler=_serve)
 
 
@@ -98,13 +102,18 @@ async def _simulated(count: int, speedup: float, *, video: bool) -> AsyncIterato
     if count <= 0:
         yield _Simulated()
         return
+    from drone_ops.keys import KeyStore
     from drone_ops.service import VehicleLink
     from sitl import SimConfig, SimFleet, SitlError, free_vehicle_ports
     from telemetry.video import VideoSource
 
     ports = free_vehicle_ports(count)
     try:
-        sim = SimFleet(SimConfig(count=count, speedup=speedup, ports=ports))
+        keys = KeyStore()  # simulated vehicles sign with their key when they have one
+        signing_keys = [keys.load_optional(f"sim{i + 1}") for i in range(count)]
+        sim = SimFleet(
+            SimConfig(count=count, speedup=speedup, ports=ports, signing_keys=signing_keys)
+        )
     except SitlError as exc:
         raise DroneOpsError(str(exc)) from None
     async with sim, contextlib.AsyncExitStack() as stack:
@@ -134,6 +143,8 @@ def _serve(args: argparse.Namespace) -> int:
     from drone_ops.service import JsonLogFormatter, serve_until
 
     config = _config(args)  # bad input is reported before anything starts
+    if args.key_dir is not None:  # the key store's documented override, read by the service
+        os.environ["DRONE_OPS_KEY_DIR"] = str(args.key_dir)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
     root = logging.getLogger()

@@ -342,3 +342,25 @@ def test_sim_options_give_the_vehicles_their_keys(tmp_path: Path) -> None:
     words = ["sim", "--count", "2", "--signing-key", str(keys.path("v3"))]
     cfg = _config(build_parser(words).parse_args(words))
     assert [cfg.vehicle_signing_key(i) for i in range(2)] == [k3, k3]
+
+
+async def test_serve_sim_vehicles_sign_with_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drone_ops.cli.serve import _simulated
+
+    monkeypatch.setenv("DRONE_OPS_KEY_DIR", str(tmp_path))  # what serve --key-dir sets
+    key = KeyStore().generate("sim1")
+    async with _simulated(1, SPEEDUP, video=False) as sim:
+        cfg = ControllerConfig().scaled(SPEEDUP)
+        async with Fleet(audit=MemoryAuditLog(), config=cfg) as fleet:
+            link = sim.vehicles[0]
+            session = await fleet.add_vehicle(
+                link.vehicle_id, link.connect, signing_key=KeyStore().load_optional("sim1")
+            )
+            stats = session.signing_stats
+            assert stats is not None
+            assert stats.accepted_signed > 0
+            assert stats.rejected == 0
+            assert session.system_id == 1
+    assert key == KeyStore().load("sim1")
