@@ -61,7 +61,9 @@ async def _vehicles(args: argparse.Namespace) -> AsyncIterator[list[tuple[str, s
 
 def _dispatch(args: argparse.Namespace) -> int:
     from drone_ops.dispatch import DispatchRequest, dispatch, parse_lat_lon
+    from drone_ops.roles import Action, authorize
 
+    authorize(principal(args), Action.FLY)  # before anything starts; the fleet checks again
     lat, lon = parse_lat_lon(args.position)
     req = DispatchRequest(
         lat_deg=lat, lon_deg=lon, alt_m=args.alt, hold_s=args.hold, reason=args.reason

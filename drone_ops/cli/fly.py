@@ -186,7 +186,10 @@ async def print_progress(fleet: Fleet, stop: asyncio.Event) -> None:
 
 def _fly(args: argparse.Namespace) -> int:
     from drone_ops.link.address import parse_address
+    from drone_ops.roles import Action, authorize
 
+    # The role is checked before anything starts (the fleet checks again when it flies).
+    authorize(principal(args), Action.FLY)
     plan = _load_plan(args.plan)
     cfg = _config(args)
     address = args.connect or "px4:0"

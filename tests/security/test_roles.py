@@ -15,7 +15,7 @@ import pytest
 from drone_ops.audit import MemoryAuditLog
 from drone_ops.cli import main
 from drone_ops.commands import Command
-from drone_ops.fleet import Fleet
+from drone_ops.fleet import Fleet, FleetError
 from drone_ops.incidents import IncidentDraft, Incidents, IncidentStatus, Severity
 from drone_ops.roles import (
     PERMISSIONS,
@@ -221,6 +221,10 @@ async def test_fleet_refuses_an_auditor_before_anything_is_sent() -> None:
         with pytest.raises(PermissionDenied, match="auditors may not fly a sortie"):
             fleet.start_sortie("v1", plan)
         assert fleet.sortie("v1") is None
+        for allowed_principal in (OPERATOR, SUPERVISOR):  # the check passes: no such vehicle
+            fleet.principal = allowed_principal
+            with pytest.raises(FleetError, match="v1"):
+                await fleet.command("v1", Command.RTL)
     # The synchronous start_sortie writes its refusal from a fleet task, done by exit.
     assert [(e.actor, e.action, e.target, e.payload["action"]) for e in audit.entries] == [
         ("op:carol (auditor)", "permission.refused", "vehicle:v1", "fly"),
@@ -331,3 +335,24 @@ def test_cli_roles_from_the_users_file(
     status, refused = asyncio.run(_status_and_refusals(db_url, tmp_path, iid))
     assert status == "resolved"
     assert refused == ["op:carol (auditor)", "op:carol (auditor)"]  # note, pause
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fly", "/no/such.plan", "--sim", "--actor", "op:carol"],
+        ["dispatch", "47.3990,8.5460", "--sim", "1", "--actor", "op:carol"],
+    ],
+    ids=["fly", "dispatch"],
+)
+def test_cli_fly_and_dispatch_refuse_an_auditor_before_anything_starts(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRONE_OPS_ROLE", "auditor")
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert out == ""  # nothing connected, no simulator started
+    assert err.splitlines() == [
+        f"drone-ops {argv[0]}: error: op:carol is an auditor, and auditors may not fly a "
+        "sortie; ask an operator"
+    ]
