@@ -11,7 +11,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, run_async
+from drone_ops.cli._common import DEFAULT_STORE_URL, Subparsers, add_role_arg, principal, run_async
 from drone_ops.cli.incidents import default_actor
 
 __all__ = ["add_key_dir_arg", "add_signing_args", "register", "signing_key_for"]
@@ -35,6 +35,25 @@ def _store_args(p: argparse.ArgumentParser) -> None:
         help=f"where the key change is audited (default {DEFAULT_STORE_URL})",
     )
     p.add_argument("--actor", default=default_actor(), metavar="NAME", help="who, for the audit")
+    add_role_arg(p)
+
+
+def _may_manage_keys(args: argparse.Namespace) -> None:
+    """Only a supervisor manages keys: checked before a key file is touched; a refusal
+    is written to the audit chain (drone_ops.roles)."""
+    from drone_ops.roles import Action, check
+    from drone_ops.store import StoreConfig, open_store
+
+    who = principal(args)
+
+    async def main() -> int:
+        async with open_store(StoreConfig(url=args.store)) as store:
+            await check(
+                who, Action.MANAGE_KEYS, audit=store.audit, target=f"vehicle:{args.vehicle}"
+            )
+        return 0
+
+    run_async(main)
 
 
 def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
@@ -72,6 +91,7 @@ def _generate(args: argparse.Namespace) -> int:
     from drone_ops.keys import KeyStore, fingerprint, record_key_change
     from drone_ops.store import StoreConfig, open_store
 
+    _may_manage_keys(args)
     keys = KeyStore(args.key_dir)
     key = keys.generate(args.vehicle, overwrite=args.force)
     fp = fingerprint(key)
@@ -96,6 +116,7 @@ def _rotate(args: argparse.Namespace) -> int:
     from drone_ops.link.address import parse_address
     from drone_ops.store import StoreConfig, open_store
 
+    _may_manage_keys(args)
     keys = KeyStore(args.key_dir)
     address = parse_address(args.connect)
     keys.path(args.vehicle)  # a bad name is refused before anything is sent

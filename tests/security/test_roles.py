@@ -356,3 +356,27 @@ def test_cli_fly_and_dispatch_refuse_an_auditor_before_anything_starts(
         f"drone-ops {argv[0]}: error: op:carol is an auditor, and auditors may not fly a "
         "sortie; ask an operator"
     ]
+
+
+def test_only_a_supervisor_manages_signing_keys(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    keys = ["--key-dir", str(tmp_path / "keys"), "--store", db_url, "--actor", "op:alice"]
+    code, _, err = _run(capsys, "keys", "generate", "v1", *keys, "--role", "operator")
+    assert code == 2
+    assert err.splitlines() == [
+        "drone-ops keys: error: op:alice is an operator, and operators may not manage "
+        "signing keys; ask a supervisor"
+    ]
+    assert not (tmp_path / "keys" / "v1.key").exists(), "no key file was written"
+    code, _, err = _run(capsys, "keys", "generate", "v1", *keys, "--role", "supervisor")
+    assert code == 0, err
+    assert (tmp_path / "keys" / "v1.key").exists()
+
+    async def refusals() -> list[tuple[str, str, object]]:
+        async with open_store(StoreConfig(url=db_url, evidence_dir=tmp_path / "ev")) as s:
+            return await _refusals(s)
+
+    assert asyncio.run(refusals()) == [("op:alice (operator)", "vehicle:v1", "manage_keys")]
