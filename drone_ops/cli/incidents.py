@@ -316,10 +316,15 @@ def _mark(args: argparse.Namespace) -> int:
 
 def _evidence(args: argparse.Namespace) -> int:
     from drone_ops.incidents import EvidenceLocker
+    from drone_ops.roles import Action, check
     from drone_ops.store import open_store
+
+    who = principal(args)
+    args.actor = who.audit_actor
 
     async def main() -> int:
         async with open_store(store_config(args)) as store:
+            await check(who, Action.ADD_EVIDENCE, audit=store.audit, target=f"incident:{args.id}")
             locker = EvidenceLocker(store)
             if args.telemetry:
                 records = await locker.capture_telemetry_window(

@@ -288,6 +288,13 @@ def test_cli_refuses_in_one_line_and_records_the_attempt(
     code, out, _ = _run(capsys, "schedule", "list", *store)
     assert "night" not in out, "the refused schedule was not added"
 
+    code, _, err = _run(
+        capsys, "incidents", "evidence", str(iid), "--telemetry", "--actor", "op:carol",
+        "--role", "auditor", *store,
+    )  # fmt: skip
+    assert code == 2
+    assert "auditors may not add evidence to an incident; ask an operator" in err
+
     code, _, err = _run(capsys, "audit", "verify", "--store", db_url)
     assert code == 0, err
 
