@@ -55,7 +55,8 @@ class VideoPreview(Widget):
         self._built_for: tuple[int, int, int] | None = None
 
     def watch_image(self, image: PreviewImage | None) -> None:
-        self.display = image is not None
+        if self.display != (image is not None):  # a relayout only when it appears or goes
+            self.display = image is not None
         if image is not None:
             self.border_title = f"camera {image.vehicle_id}"
             self.frames_shown += 1
