@@ -176,10 +176,11 @@ async def test_preview_of_the_selected_vehicle_is_drawn_and_stops_on_a_new_selec
         await app.wait_for(lambda: video.display and video.frames_shown == 1, 20)
         await pilot.pause()
         assert video.border_title == "camera drone-1"
-        top = video.render_line(0)
-        bottom = video.render_line(video.size.height - 1)
-        first, last = next(iter(top)), next(iter(bottom))
-        assert first.text == "▀"
+        top = [seg for seg in video.render_line(0) if seg.text == "▀"]
+        bottom = [seg for seg in video.render_line(video.size.height - 1) if seg.text == "▀"]
+        width_cells = len(top)  # the picture keeps its 4:3 aspect in the pane
+        assert width_cells == min(video.size.width, round(video.size.height * 2 * 160 / 120))
+        first, last = top[0], bottom[0]
         assert first.style is not None
         assert last.style is not None
         assert first.style.color == Color.from_rgb(255, 0, 0)  # upper pixel: red

@@ -7,16 +7,19 @@ look at the diff before committing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_fakes import FakeConsoleBackend, fixed_plan
 
 from tui.app import DroneOpsConsole
+from tui.model import PreviewImage
 from tui.screens.planner import PlannerScreen, PlanTools
 from tui.widgets.fleet_table import FleetTable
 
@@ -24,12 +27,27 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 Snap = Callable[..., bool]
 
 
-def make_app() -> DroneOpsConsole:
+def make_app(backend: FakeConsoleBackend | None = None) -> DroneOpsConsole:
     tools = PlanTools(load=lambda path: fixed_plan(), check=lambda plan: ())
-    return DroneOpsConsole(FakeConsoleBackend(), plan=fixed_plan(), plan_tools=tools)
+    return DroneOpsConsole(backend or FakeConsoleBackend(), plan=fixed_plan(), plan_tools=tools)
 
 
-def ready(*keys: str, then: Callable[[DroneOpsConsole], Any] | None = None) -> Any:
+def camera_backend() -> FakeConsoleBackend:
+    """drone-1 has a camera showing one fixed picture: sky over a road."""
+    rgb = np.zeros((120, 160, 3), dtype=np.uint8)
+    rgb[:50] = (90, 150, 230)
+    rgb[50:] = (60, 120, 50)
+    rgb[80:100, :] = (70, 70, 70)
+    backend = FakeConsoleBackend()
+    backend.frames["drone-1"] = asyncio.Queue()
+    picture = PreviewImage(vehicle_id="drone-1", time_unix_us=1, rgb=rgb)
+    backend.frames["drone-1"].put_nowait(picture)
+    return backend
+
+
+def ready(
+    *keys: str, then: Callable[[DroneOpsConsole], Any] | None = None, preview: bool = False
+) -> Any:
     async def run_before(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, DroneOpsConsole)
@@ -39,6 +57,8 @@ def ready(*keys: str, then: Callable[[DroneOpsConsole], Any] | None = None) -> A
             return tables.first().row_count if tables else 0
 
         await app.wait_for(lambda: rows() == 3, 30)
+        if preview:
+            await app.wait_for(lambda: app.model.preview is not None, 30)
         await pilot.pause()
         if keys:
             await pilot.press(*keys)
@@ -56,6 +76,15 @@ def ready(*keys: str, then: Callable[[DroneOpsConsole], Any] | None = None) -> A
 @pytest.mark.parametrize("size", SIZES)
 def test_fleet_view(snap_compare: Snap, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(), terminal_size=size, run_before=ready())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_fleet_view_with_camera_preview(snap_compare: Snap, size: tuple[int, int]) -> None:
+    def shown(app: DroneOpsConsole) -> None:
+        assert app.model.preview is not None  # the picture arrived before the snapshot
+
+    app = make_app(camera_backend())
+    assert snap_compare(app, terminal_size=size, run_before=ready(then=shown, preview=True))
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -41,6 +41,7 @@ class VideoPreview(Widget):
         border: round $primary 50%;
         width: 34;
         height: 14;
+        max-height: 50%;
         display: none;
     }
     """
@@ -72,24 +73,27 @@ class VideoPreview(Widget):
         self._lines = []
         if image is None or width <= 0 or height <= 0:
             return
-        pixels = half_block_cells(image.rgb, width, height)
+        # Keep the picture's aspect (a cell is two square-ish pixels): when the pane is
+        # short (80×24), draw it narrower and centred rather than stretched.
+        h_px, w_px = image.rgb.shape[0], image.rgb.shape[1]
+        pic_w = max(1, min(width, round(height * 2 * w_px / h_px)))
+        pad = (width - pic_w) // 2
+        left = [Segment(" " * pad)] if pad else []
+        right = [Segment(" " * (width - pic_w - pad))] if width - pic_w - pad else []
+        pixels = half_block_cells(image.rgb, pic_w, height)
         for row in range(height):
             top, bottom = pixels[2 * row], pixels[2 * row + 1]
-            self._lines.append(
-                Strip(
-                    [
-                        Segment(
-                            _UPPER_HALF,
-                            Style(
-                                color=Color.from_rgb(*map(int, top[x])),
-                                bgcolor=Color.from_rgb(*map(int, bottom[x])),
-                            ),
-                        )
-                        for x in range(width)
-                    ],
-                    width,
+            cells = [
+                Segment(
+                    _UPPER_HALF,
+                    Style(
+                        color=Color.from_rgb(*map(int, top[x])),
+                        bgcolor=Color.from_rgb(*map(int, bottom[x])),
+                    ),
                 )
-            )
+                for x in range(pic_w)
+            ]
+            self._lines.append(Strip([*left, *cells, *right], width))
 
     def render_line(self, y: int) -> Strip:
         self._build()
