@@ -192,6 +192,8 @@ def load_service_config(path: str | Path) -> ServiceConfig:
     if bad:
         raise ServiceError(f"config {p}: [service] has unknown keys {bad}")
     vehicles: list[VehicleLink] = []
+    if not isinstance(data.get("vehicles", []), list):
+        raise ServiceError(f"config {p}: vehicles must be [[vehicles]] tables")
     for i, v in enumerate(data.get("vehicles", [])):
         if not isinstance(v, dict) or not isinstance(v.get("id"), str) or "connect" not in v:
             raise ServiceError(f"config {p}: [[vehicles]] entry {i + 1} needs id and connect")
@@ -201,8 +203,12 @@ def load_service_config(path: str | Path) -> ServiceConfig:
         controller = load_config(p.parent / str(svc.pop("controller_config")))
     speedup = svc.pop("speedup", None)
     if speedup is not None:
+        if isinstance(speedup, bool) or not isinstance(speedup, int | float):
+            raise ServiceError(f"config {p}: [service] speedup must be a number")
         controller = controller.scaled(float(speedup))
     if "tlog_dir" in svc:
+        if not isinstance(svc["tlog_dir"], str):
+            raise ServiceError(f"config {p}: [service] tlog_dir must be a path string")
         svc["tlog_dir"] = Path(svc["tlog_dir"]) if svc["tlog_dir"] else None
     video = _video_config(p, data.get("video", {}))
     try:

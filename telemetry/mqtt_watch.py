@@ -68,7 +68,17 @@ def format_sample(sample: TelemetrySample) -> str:
 
 
 def format_message(topic: str, payload: bytes, *, retained: bool = False) -> str:
-    """One readable line for one broker message of ours (or any other, verbatim)."""
+    """One readable line for one broker message of ours (or any other, verbatim).
+
+    Control characters from the wire (a newline in a topic, a presence payload or
+    an event kind) are shown escaped, so a publisher cannot forge extra lines."""
+    line = _format_message(topic, payload, retained=retained)
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+
+def _format_message(topic: str, payload: bytes, *, retained: bool) -> str:
     mark = " (retained)" if retained else ""
     parsed = parse_topic(topic)
     try:

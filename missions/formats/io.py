@@ -23,12 +23,19 @@ def _ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
+def _not_utf8(path: str, exc: UnicodeDecodeError) -> FormatError:
+    return FormatError(path, f"byte {exc.start}", "not UTF-8 text; save the file as UTF-8")
+
+
 def load_plan(path: str) -> PatrolPlan:
     ext = _ext(path)
-    if ext == ".plan":
-        return read_qgc_plan(path)
-    if ext in (".waypoints", ".txt"):
-        return read_waypoints(path)
+    try:
+        if ext == ".plan":
+            return read_qgc_plan(path)
+        if ext in (".waypoints", ".txt"):
+            return read_waypoints(path)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from exc
     raise FormatError(
         path,
         "",
@@ -58,10 +65,13 @@ def save_plan(plan: PatrolPlan, path: str) -> None:
 
 def load_areas(path: str) -> AreaSet:
     ext = _ext(path)
-    if ext in (".geojson", ".json"):
-        return read_geojson_areas(path)
-    if ext == ".kml":
-        return read_kml_areas(path)
+    try:
+        if ext in (".geojson", ".json"):
+            return read_geojson_areas(path)
+        if ext == ".kml":
+            return read_kml_areas(path)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from exc
     raise FormatError(
         path,
         "",
