@@ -45,6 +45,7 @@ from tui.model import FleetModel, IncidentView, PreviewImage, Update, VehicleVie
 from tui.widgets.fleet_map import FleetMap
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.vehicle_detail import VehicleDetail
+from tui.widgets.video_preview import VideoPreview
 
 HOME_LAT, HOME_LON = 47.397742, 8.545594
 
@@ -84,6 +85,7 @@ class SyntheticBackend:
         self.vehicles = vehicles
         self.rate_hz = rate_hz
         self.video_fps = video_fps
+        self.video_on = asyncio.Event()
         self.running = asyncio.Event()
         self.sent = 0
         self.started = time.monotonic()
@@ -121,11 +123,12 @@ class SyntheticBackend:
         raise DroneOpsError("bench: no dispatch")
 
     async def video_frames(self, vehicle_id: str) -> AsyncIterator[PreviewImage]:
-        """Synthetic 160×120 pictures at `video_fps` (0: no camera)."""
+        """Synthetic 160×120 pictures at `video_fps` once `video_on` is set (0: no camera)."""
         if not self.video_fps:
             return
         rng = np.random.default_rng(0)
         while True:
+            await self.video_on.wait()
             await asyncio.sleep(1.0 / self.video_fps)
             rgb = rng.integers(0, 255, size=(120, 160, 3), dtype=np.uint8)
             yield PreviewImage(vehicle_id=vehicle_id, time_unix_us=time.time_ns() // 1000, rgb=rgb)
@@ -221,7 +224,7 @@ async def run_synthetic(args: argparse.Namespace) -> None:
     clock = RenderClock()
     for cls in (FleetMap, VehicleDetail):
         clock.wrap(cls)
-    backend = SyntheticBackend(args.vehicles, args.rate_hz)
+    backend = SyntheticBackend(args.vehicles, args.rate_hz, video_fps=args.video_fps)
     app = DroneOpsConsole(backend)
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_for(lambda: app.model.updates_applied >= args.vehicles, 30)
@@ -231,6 +234,12 @@ async def run_synthetic(args: argparse.Namespace) -> None:
         backend.running.set()
         loaded = await measure(app, pilot, clock, args.seconds)
         report(f"{args.vehicles} vehicles × {args.rate_hz:g} Hz", loaded, base)
+        if args.video_fps:
+            backend.video_on.set()
+            video = await measure(app, pilot, clock, args.seconds)
+            shown = app.screen.query_one(VideoPreview).frames_shown
+            report(f"  + camera preview {args.video_fps:g} fps", video, base)
+            print(f"  preview pictures drawn: {shown}", flush=True)
 
 
 async def run_sim(args: argparse.Namespace) -> None:
@@ -264,6 +273,9 @@ def main() -> int:
     p.add_argument("--rate-hz", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--sim", type=int, default=0, metavar="N", help="real stack with N vehicles")
+    p.add_argument(
+        "--video-fps", type=float, default=4.0, help="synthetic camera preview rate (0: none)"
+    )
     args = p.parse_args()
     print(f"FleetModel.apply: {model_apply_cost_us(args.vehicles):.2f} µs per state update")
     asyncio.run(run_sim(args) if args.sim else run_synthetic(args))

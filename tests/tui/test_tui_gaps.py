@@ -187,11 +187,15 @@ async def test_preview_of_the_selected_vehicle_is_drawn_and_stops_on_a_new_selec
         assert last.style.bgcolor == Color.from_rgb(0, 0, 255)  # lowest pixel: blue
         await backend.frames["drone-1"].put(_two_tone("drone-1", 2))
         await app.wait_for(lambda: video.frames_shown == 2, 20)
-        # Another vehicle (without a camera): the preview hides and drone-1 is not decoded.
+        # Another vehicle (without a camera): no picture, and drone-1 is not decoded.
         await pilot.press("down")
         await app.wait_for(lambda: app.selected_vehicle_id == "drone-2", 20)
-        await app.wait_for(lambda: not video.display and "drone-1" not in backend.watching, 20)
+        await app.wait_for(lambda: video.image is None and "drone-1" not in backend.watching, 20)
         assert app.model.preview is None
+        await pilot.pause()
+        assert video.border_title == "camera: no picture"
+        drawn = [seg for y in range(video.size.height) for seg in video.render_line(y)]
+        assert not any(seg.text == "▀" for seg in drawn)  # drone-1's picture is gone
 
 
 # ------------------------------------------------------------------ dispatch
@@ -245,3 +249,17 @@ async def test_dispatch_with_no_ready_vehicle_says_why_and_asks_nothing() -> Non
         )
         assert not isinstance(app.screen, ConfirmScreen)
         assert backend.dispatched == []
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_tui_video_without_a_simulator_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from drone_ops.cli import main
+
+    code = main(["tui", "--video", "--connect", "udpin://127.0.0.1:1", "--var", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "drone-ops tui: error: --video starts simulated cameras: give --sim N with it\n"

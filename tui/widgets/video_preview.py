@@ -2,8 +2,10 @@
 
 Each terminal cell shows two pixels: the upper one as the foreground of `▀`,
 the lower one as its background, so a 32×12 cell widget draws a 32×24
-picture. The widget does no I/O: the app sets `image`; it hides itself while
-there is none, so consoles without video keep their layout.
+picture. The widget does no I/O: the app sets `image`. It stays hidden until
+the first picture arrives, so consoles without video keep their layout; after
+that it stays in place (blank between vehicles) instead of re-laying out the
+screen at every selection.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ class VideoPreview(Widget):
         self._built_for: tuple[int, int, int] | None = None
 
     def watch_image(self, image: PreviewImage | None) -> None:
-        if self.display != (image is not None):  # a relayout only when it appears or goes
-            self.display = image is not None
         if image is not None:
+            if not self.display:  # the one relayout: the first picture
+                self.display = True
             self.border_title = f"camera {image.vehicle_id}"
             self.frames_shown += 1
+        else:
+            self.border_title = "camera: no picture"
         self._built_for = None
 
     def _build(self) -> None:
