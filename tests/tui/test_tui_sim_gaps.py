@@ -132,19 +132,28 @@ async def test_generated_patrol_and_a_dispatch_fly_from_the_console(tmp_path: Pa
             sortie = stack.fleet.sortie("v1")
             assert sortie is not None
             assert sortie.plan.kind == "orbit"
+            # Uploaded, checked and started by the controller: the vehicle flies it.
+            await app.wait_for(
+                lambda: app.model.vehicles["v1"].sortie in ("flying", "returning", "completed"),
+                60,
+            )
 
-            # Dispatch: v1 is busy, so the console proposes v2 and flies exactly it.
+            # Dispatch: v1 is busy (unless already back), so the console proposes v2; the
+            # vehicle named in the confirmation is exactly the one that flies.
             await pilot.press("d")
             app.screen.query_one(Input).value = f"{home.lat_deg + 0.0004:.6f}, {home.lon_deg:.6f}"
             await pilot.press("enter")
             await app.wait_for(lambda: isinstance(app.screen, ConfirmScreen), 20)
             assert isinstance(app.screen, ConfirmScreen)
             question = str(app.screen.query_one("#question", Label).content)
-            assert question.startswith("Dispatch v2 to ")
+            assert question.startswith("Dispatch v")
+            chosen = question.split()[1]
+            if stack.fleet.sortie("v1") is not None:
+                assert chosen == "v2"  # a vehicle on a sortie is never proposed
             await pilot.press("tab", "enter")
             await app.wait_for(lambda: any("launched" in t for _, t in app.notices), 60)
-            dispatched = stack.fleet.sortie("v2")
+            dispatched = stack.fleet.sortie(chosen)
             assert dispatched is not None
             assert dispatched.plan.kind == "dispatch"
             found = await Incidents(stack.store).query(limit=50)
-            assert any(i.kind == "dispatch" and i.vehicle_id == "v2" for i in found)
+            assert any(i.kind == "dispatch" and i.vehicle_id == chosen for i in found)
