@@ -5,6 +5,7 @@ from tui.backend import (
     CommandRequest,
     ConsoleBackend,
     ConsoleCommandError,
+    DispatchProposal,
     IncidentAction,
     VehicleAction,
 )
@@ -15,10 +16,12 @@ from tui.model import (
     FleetModel,
     IncidentStatus,
     IncidentView,
+    PreviewImage,
     StatusText,
     Update,
     VehicleView,
 )
+from tui.planning import GenerateRequest, PlanRequestError, generate_plan, parse_request
 from tui.screens.planner import PlanTools
 
 __all__ = [
@@ -28,15 +31,21 @@ __all__ = [
     "ConsoleBackend",
     "ConsoleCommandError",
     "ConsoleOptions",
+    "DispatchProposal",
     "DroneOpsConsole",
     "EvidenceView",
     "FleetModel",
+    "GenerateRequest",
     "IncidentAction",
     "IncidentStatus",
     "IncidentView",
+    "PlanRequestError",
     "PlanTools",
+    "PreviewImage",
     "StatusText",
     "Update",
     "VehicleAction",
     "VehicleView",
+    "generate_plan",
+    "parse_request",
 ]
