@@ -28,7 +28,12 @@ from datetime import UTC, datetime
 
 from telemetry.video.blobs import BlobStore
 from telemetry.video.depacketize import AccessUnit, H264Depacketizer
-from telemetry.video.errors import EvidenceUnavailableError, VideoConfigError, VideoError
+from telemetry.video.errors import (
+    BlobError,
+    EvidenceUnavailableError,
+    VideoConfigError,
+    VideoError,
+)
 from telemetry.video.evidence import VideoEvidence, evidence_key, sha256_bytes, snapshot_jpeg
 from telemetry.video.index import VideoIndex
 from telemetry.video.mp4 import Mp4Writer, frame_size, read_units, sha256_file, write_clip
@@ -91,6 +96,7 @@ class IngestStats:
     gaps_recorded: int = 0
     last_unit_us: int | None = None
     index_errors: int = 0
+    write_errors: int = 0  # footage not written to a segment (disk full, blob store down)
     evidence_from_segments: int = 0  # clips that reached back past the ring
     last_write_latency_s: float | None = None  # packet arrival → written to the segment file
     write_latencies_s: list[float] = field(default_factory=list)  # the last few hundred
@@ -250,7 +256,10 @@ class VideoIngest:
                 await self._finish_segment()
         self._ring.append(unit)
         async with self._segment_lock:
-            await self._write_segment(unit)
+            try:
+                await self._write_segment(unit)
+            except (OSError, BlobError) as exc:  # disk full or gone: keep receiving
+                await self._drop_segment(exc)
         if self._watchers:
             await asyncio.to_thread(self._preview.feed, unit)
         self.stats.units_recorded += 1
@@ -292,6 +301,19 @@ class VideoIngest:
             metadata={"title": f"{self.vehicle_id} {stamp}"},
         )
         return _OpenSegment(writer=writer, key=key)
+
+    async def _drop_segment(self, exc: Exception) -> None:
+        """Abandon the open segment after a write error; the ring keeps the live footage
+        and the next keyframe tries a new segment."""
+        seg, self._segment = self._segment, None
+        self.stats.write_errors += 1
+        if self.stats.write_errors == 1 or self.stats.write_errors % 100 == 0:
+            log.error("video %s: cannot write footage (%s); ring buffer only", self.vehicle_id, exc)
+        if seg is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(seg.writer.close)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(seg.writer.path.unlink, True)
 
     async def _finish_segment(self) -> None:
         """Close the open segment, hash it, hand it to the blob store and index it."""
