@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drone_ops.cli._common import Subparsers, run_async
+from drone_ops.cli._common import Subparsers, add_role_arg, principal, run_async
 from drone_ops.errors import DroneOpsError
 
 # Heavy modules (the fleet pulls in MAVSDK, the bus aiomqtt) load inside the
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from drone_ops.config import ControllerConfig
     from drone_ops.fleet import Fleet
     from drone_ops.incidents.video import VideoEvidenceCapture
+    from drone_ops.roles import Principal
     from drone_ops.store import Store
     from missions.plan import Home, PatrolPlan
     from sitl import SimFleet
@@ -86,6 +87,7 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--actor", default=None, help="who the audit chain records (default operator:$USER)"
     )
+    add_role_arg(p)
     p.set_defaults(handler=_tui)
 
 
@@ -113,9 +115,14 @@ async def console_stack(
     video: bool = False,
     video_pre_s: float = 10.0,
     video_post_s: float = 10.0,
+    principal: Principal | None = None,
 ) -> AsyncIterator[ConsoleStack]:
     """Start simulated vehicles (if any, with cameras when `video`), the store, the
-    controller and the console backend."""
+    controller and the console backend.
+
+    With a `principal`, everything the operator does through the console is
+    checked against their role; the incident rules keep an unchecked book of
+    their own (they act for the system, not for the operator)."""
     from drone_ops.cli.fly import simulated_fleet  # starts sitl lazily
     from drone_ops.config import ControllerConfig
     from drone_ops.fleet import Fleet
@@ -131,7 +138,7 @@ async def console_stack(
         store = await stack.enter_async_context(open_store(store_url))
         urls: list[str] = []
         recorder = None
-        book: Incidents | None = None
+        capture = None
         if sim:
             simulated = await stack.enter_async_context(simulated_fleet(sim, speedup, None))
             urls += simulated.urls
@@ -140,7 +147,6 @@ async def console_stack(
                     _video_capture(simulated.sim, store, var, speedup, video_pre_s, video_post_s)
                 )
                 recorder = capture.recorder
-                book = VideoIncidents(store, capture)
         urls += list(connect)
         bus = await stack.enter_async_context(TelemetryBus(spool_dir=var / "spool"))
         fleet = await stack.enter_async_context(
@@ -151,9 +157,15 @@ async def console_stack(
                 sample_bus=bus,
                 tlog_dir=var / "tlog",
                 actor=actor,
+                principal=principal,
             )
         )
-        book = book or Incidents(store)
+        if capture is not None:
+            book: Incidents = VideoIncidents(store, capture)
+            operator_book: Incidents = VideoIncidents(store, capture, principal=principal)
+        else:
+            book = Incidents(store)
+            operator_book = Incidents(store, principal=principal)
         async with (  # the sinks end (drained) before their subscriptions are released
             bus.subscribe("store", policy=Policy.LOSSLESS) as samples,
             bus.subscribe("rules", policy=Policy.LOSSLESS) as rule_samples,
@@ -171,7 +183,7 @@ async def console_stack(
                     ids.append(vid)
                 backend = FleetBackend(
                     fleet,
-                    incidents=book,
+                    incidents=operator_book,
                     actor=actor,
                     incident_refresh_s=incident_refresh_s,
                     video=recorder,
@@ -244,10 +256,14 @@ def _tui(args: argparse.Namespace) -> int:
     args.var.mkdir(parents=True, exist_ok=True)
     tools = plan_tools()
     plan = tools.load(args.plan) if args.plan else None
-    return run_async(lambda: _run(args, config, plan))
+    args.actor = args.actor or f"operator:{getpass.getuser()}"
+    who = principal(args)  # a bad users file or role is refused before anything starts
+    return run_async(lambda: _run(args, config, plan, who))
 
 
-async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolPlan | None) -> int:
+async def _run(
+    args: argparse.Namespace, config: ControllerConfig, plan: PatrolPlan | None, who: Principal
+) -> int:
     from tui.app import ConsoleOptions, DroneOpsConsole
 
     # The console owns the terminal: controller logs go to a file, not over the screen.
@@ -255,7 +271,7 @@ async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolP
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
     store_url = args.store or f"sqlite:///{args.var}/drone-ops.db"
-    actor = args.actor or f"operator:{getpass.getuser()}"
+    actor = who.audit_actor
     try:
         async with console_stack(
             sim=args.sim,
@@ -266,6 +282,7 @@ async def _run(args: argparse.Namespace, config: ControllerConfig, plan: PatrolP
             speedup=args.speedup,
             actor=actor,
             video=args.video,
+            principal=who,
         ) as stack:
             title = f"drone-ops · {len(stack.vehicle_ids)} vehicles · {store_url}"
             app = DroneOpsConsole(

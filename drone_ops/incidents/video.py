@@ -57,6 +57,7 @@ from drone_ops.incidents.model import (
     IncidentDraft,
     IncidentError,
 )
+from drone_ops.roles import Principal
 from drone_ops.store import Store
 from telemetry.errors import TelemetryError
 from telemetry.video import (
@@ -397,8 +398,10 @@ class VideoIncidents(Incidents):
     """The incident book that also asks for video evidence of every incident it raises
     (rules and operator marks alike); use it wherever an `Incidents` is taken."""
 
-    def __init__(self, store: Store, capture: VideoEvidenceCapture) -> None:
-        super().__init__(store)
+    def __init__(
+        self, store: Store, capture: VideoEvidenceCapture, *, principal: Principal | None = None
+    ) -> None:
+        super().__init__(store, principal=principal)
         self.capture = capture
 
     async def raise_incident(self, draft: IncidentDraft, *, actor: str) -> Incident:
