@@ -85,7 +85,7 @@ def waypoints_to_plan(text: str, source: str = "<waypoints>") -> PatrolPlan:
             seq, current, frame, command = (int(float(v)) for v in fields[:4])
             p1, p2, p3, p4, lat, lon, z = (float(v) for v in fields[4:11])
             autocontinue = int(float(fields[11]))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # OverflowError: "inf" in an int column
             raise FormatError(source, f"line {n}", f"{exc}; expected numbers") from exc
         if seq == 0 and not items and home is None and frame == 0 and command in (0, 16):
             try:

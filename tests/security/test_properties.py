@@ -183,6 +183,7 @@ def test_qgc_plan_only_missions_errors(doc: Any) -> None:
 
 @SETTINGS
 @given(st.one_of(st.text(max_size=300), mutated_lines(WAYPOINTS_TEXT)))
+@example("QGC WPL 110\nINF\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0")
 def test_waypoints_only_missions_errors(text: str) -> None:
     _parses_or_missions_error(waypoints_to_plan, text)
 
