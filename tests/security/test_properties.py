@@ -47,7 +47,10 @@ from telemetry.errors import TelemetryError
 from telemetry.mqtt_watch import format_message
 
 DATA = Path(__file__).parent.parent / "missions" / "data"
+# Derandomized: CI runs the same examples every time (no flaky red build from a new
+# random draw); to hunt for new bugs, run locally with derandomize=False.
 SETTINGS = settings(
+    derandomize=True,
     max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -200,7 +203,12 @@ def test_kml_only_missions_errors(text: str) -> None:
     _parses_or_missions_error(areas_from_kml, text)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    derandomize=True,
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     ext=st.sampled_from([".plan", ".waypoints", ".geojson", ".kml"]),
     data=st.one_of(
@@ -613,6 +621,7 @@ def _probe(sock: socket.socket, mav: Any, vehicle: tuple[str, int], timeout_s: f
 
 
 @settings(
+    derandomize=True,
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
