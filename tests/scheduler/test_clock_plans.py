@@ -20,11 +20,14 @@ async def test_scaled_clock_waits_for_its_source_not_for_wall_time() -> None:
     source = [1_000_000.0]
     clock = ScaledClock(speedup=1000.0, time_s=lambda: source[0])
     assert clock.now() == datetime.fromtimestamp(1_000_000, UTC)
-    waiter = asyncio.ensure_future(clock.sleep_until(clock.now() + timedelta(hours=1)))
-    await asyncio.sleep(0.05)
-    assert not waiter.done()  # the source has not advanced: still waiting
-    source[0] += 3600.0
-    await asyncio.wait_for(waiter, 5)
+    async with asyncio.TaskGroup() as tg:
+        waiter = tg.create_task(
+            clock.sleep_until(clock.now() + timedelta(hours=1)), name="clock-waiter"
+        )
+        await asyncio.sleep(0.05)  # a negative: nothing to await but a moment of loop time
+        assert not waiter.done()  # the source has not advanced: still waiting
+        source[0] += 3600.0
+        await asyncio.wait_for(asyncio.shield(waiter), 5)
     assert clock.wall_s(3600) == pytest.approx(3.6)
 
 
