@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import psycopg
+from synthetic import synthetic_samples
 
 from drone_ops.store import StoreConfig, StoreWriter, open_store
 from drone_ops.store.telemetry_rows import SAMPLE_FIELDS
@@ -28,40 +29,6 @@ from telemetry.sample import TelemetrySample
 
 SQLITE_GOAL = 50_000
 PG_GOAL = 20_000
-
-
-def make_samples(n: int, vehicles: int = 50) -> list[TelemetrySample]:
-    t0 = 1_767_225_600_000_000
-    return [
-        TelemetrySample(
-            vehicle_id=f"v{i % vehicles}",
-            time_unix_us=t0 + i * 400,
-            boot_time_ms=i,
-            lat_deg=52.0 + i * 1e-7,
-            lon_deg=4.0 + i * 1e-7,
-            alt_amsl_m=40.0,
-            rel_alt_m=30.0,
-            vn_m_s=1.0,
-            ve_m_s=4.0,
-            vd_m_s=0.0,
-            roll_deg=1.0,
-            pitch_deg=-2.0,
-            heading_deg=75.0,
-            battery_pct=80.0,
-            battery_v=15.9,
-            battery_min_left=12.0,
-            gps_fix=3,
-            satellites=14,
-            mode="AUTO.MISSION",
-            armed=True,
-            landed_state="IN_AIR",
-            mission_seq=3,
-            mission_total=9,
-            link_rate_hz=50.0,
-            link_loss_pct=0.0,
-        )
-        for i in range(n)
-    ]
 
 
 def rows_of(samples: Sequence[TelemetrySample]) -> list[tuple[object, ...]]:
@@ -146,7 +113,7 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()
-    samples = make_samples(args.samples)
+    samples = synthetic_samples(args.samples)
     rows = rows_of(samples)
     print(f"{args.samples:,} samples from 50 vehicles, batches of {args.batch}")
 

@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import aiomqtt
+from synthetic import synthetic_sample, synthetic_samples
 
 from telemetry import (
     BridgeConfig,
@@ -61,35 +62,6 @@ from telemetry.mqtt_client import connect
 Producer = Callable[[TelemetryBus, int, float, float], Awaitable[int]]
 
 
-def make_sample(vehicle: int, i: int, t_us: int | None = None) -> TelemetrySample:
-    return TelemetrySample(
-        vehicle_id=f"v{vehicle}",
-        time_unix_us=t_us if t_us is not None else 1_800_000_000_000_000 + i * 20_000,
-        boot_time_ms=i * 20,
-        lat_deg=47.397742 + i * 1e-7,
-        lon_deg=8.545594,
-        alt_amsl_m=518.0,
-        rel_alt_m=30.0,
-        vn_m_s=4.0,
-        ve_m_s=1.0,
-        vd_m_s=0.0,
-        roll_deg=1.5,
-        pitch_deg=-3.0,
-        heading_deg=76.0,
-        battery_pct=87.0,
-        battery_v=15.9,
-        gps_fix=3,
-        satellites=14,
-        mode="AUTO.MISSION",
-        armed=True,
-        landed_state="IN_AIR",
-        mission_seq=3,
-        mission_total=12,
-        link_rate_hz=120.0,
-        link_loss_pct=0.0,
-    )
-
-
 def row(name: str, value: float, unit: str, baseline: float | None = None, *, lower: bool) -> None:
     ratio = ""
     if baseline:
@@ -102,7 +74,7 @@ def row(name: str, value: float, unit: str, baseline: float | None = None, *, lo
 
 
 async def bench_bus(n: int) -> None:
-    samples = [make_sample(i % 50, i) for i in range(n)]
+    samples = synthetic_samples(n)
     print(f"bus publish ({n:,} samples, nobody reading while publishing)")
     for subs in (1, 3):
         queues: list[asyncio.Queue[TelemetrySample]] = [asyncio.Queue() for _ in range(subs)]
@@ -161,7 +133,7 @@ class contextlib_nested:
 
 
 def bench_codec(n: int) -> None:
-    samples = [make_sample(i % 50, i) for i in range(n)]
+    samples = synthetic_samples(n)
     t0 = time.perf_counter()
     for s in samples:
         json.dumps(dataclasses.asdict(s)).encode()
@@ -232,7 +204,7 @@ async def bench_mqtt_throughput(mqtt: MqttConfig, n: int, outbox_dir: Path) -> N
     """Publisher-side rate (what the broker accepted per second); a subscriber counts
     what it got, which on QoS 0 may be fewer: Mosquitto drops QoS 0 for slow readers."""
     fleet = f"bench-{uuid.uuid4().hex[:8]}"
-    samples = [make_sample(i % 50, i // 50) for i in range(n)]
+    samples = synthetic_samples(n)
     payloads = [encode_sample(s) for s in samples]
     topic = f"drone-ops/{fleet}/+/telemetry"
     rates: dict[str, float] = {}
@@ -356,7 +328,7 @@ async def synthetic_producer(
     for tick in range(ticks):
         now_us = time.time_ns() // 1000
         for v in range(vehicles):
-            bus.publish(make_sample(v, tick, now_us))
+            bus.publish(synthetic_sample(v, tick, now_us))
             published += 1
         await asyncio.sleep(max(0.0, start + (tick + 1) * period - time.monotonic()))
     return published
