@@ -14,6 +14,7 @@ from shapely.geometry import Point, Polygon
 from sqlalchemy import Row, select, update
 from sqlalchemy.engine import Connection
 
+from drone_ops.audit import AuditEntry
 from drone_ops.incidents.model import (
     EvidenceRecord,
     Incident,
@@ -70,6 +71,11 @@ def _incident(
         notes=tuple(notes),
         evidence=tuple(ev),
     )
+
+
+def _raised_incident(conn: Connection, entry: AuditEntry) -> Incident:
+    """The incident a committed `incident.raise` entry names (target `incident:<id>`)."""
+    return load_incident(conn, int(entry.target.partition(":")[2]))
 
 
 def load_incident(conn: Connection, incident_id: int) -> Incident:
@@ -165,7 +171,10 @@ class Incidents:
                 )
                 return load_incident(conn, incident_id)
 
-        return await self.store.run(work)
+        # Waits out a short store outage; written once even if a commit's answer was lost.
+        return await self.store.run_durable(
+            work, what=f"{draft.kind} incident", recover=_raised_incident
+        )
 
     async def mark(
         self,

@@ -20,7 +20,9 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from drone_ops.audit import GENESIS_HASH, AuditEntry, canonical_json, entry_hash
+from drone_ops.store import attempt
 from drone_ops.store.config import StoreConfig
+from drone_ops.store.durable import StoreOutage, durable_call
 from drone_ops.store.engine import read_tx, translate_errors, write_tx
 from drone_ops.store.schema import audit_entries, audit_head
 
@@ -70,7 +72,7 @@ def append_in_tx(
         )
     )
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
-    return AuditEntry(
+    entry = AuditEntry(
         seq=seq,
         time_utc=time_utc,
         actor=actor,
@@ -80,6 +82,8 @@ def append_in_tx(
         prev_hash=prev_hash,
         hash=digest,
     )
+    attempt.note_entry(entry)  # identifies this write if its commit is in doubt
+    return entry
 
 
 def _body(row: Row[Any]) -> dict[str, Any]:
@@ -207,12 +211,25 @@ def verify_chain(conn: Connection) -> ChainSummary:
     return ChainSummary(entries=count, head_hash=prev_hash, problem=None)
 
 
-class StoreAuditLog:
-    """`AuditLog` backed by the store: `append` returns once the entry is committed."""
+def _itself(_conn: Connection, entry: AuditEntry) -> AuditEntry:
+    return entry
 
-    def __init__(self, engine: Engine, config: StoreConfig) -> None:
+
+class StoreAuditLog:
+    """`AuditLog` backed by the store: `append` returns once the entry is committed.
+
+    An append waits out a store outage of up to `StoreConfig.outage_s` (see
+    `drone_ops.store.durable`) and is written exactly once; after that it raises
+    a one-line `StoreUnreachableError`, so a command whose request could not be
+    recorded is never sent.
+    """
+
+    def __init__(
+        self, engine: Engine, config: StoreConfig, *, outage: StoreOutage | None = None
+    ) -> None:
         self._engine = engine
         self._config = config
+        self.outage = outage or StoreOutage()
 
     def _append_sync(
         self, actor: str, action: str, target: str, payload: Mapping[str, Any]
@@ -223,7 +240,15 @@ class StoreAuditLog:
     async def append(
         self, *, actor: str, action: str, target: str, payload: Mapping[str, Any]
     ) -> AuditEntry:
-        return await asyncio.to_thread(self._append_sync, actor, action, target, dict(payload))
+        body = dict(payload)
+        return await durable_call(
+            self._engine,
+            self._config,
+            self.outage,
+            lambda: self._append_sync(actor, action, target, body),
+            what=f"audit entry {action} {target}",
+            recover=_itself,
+        )
 
     def _entries_sync(self, target: str | None, after_seq: int, limit: int) -> list[AuditEntry]:
         query = select(audit_entries).where(audit_entries.c.seq > after_seq)

@@ -29,12 +29,17 @@ class StoreConfig:
     evidence_dir: Path | None = None
     busy_timeout_s: float = 30.0
     connect_timeout_s: float = 10.0
+    # How long a write that must not be lost (audit entry, sortie record, incident)
+    # waits for an unreachable store before it fails: a server restart fits in it.
+    outage_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.busy_timeout_s) and self.busy_timeout_s > 0):
             raise StoreConfigError(f"busy timeout {self.busy_timeout_s!r} s must be > 0")
         if not (math.isfinite(self.connect_timeout_s) and self.connect_timeout_s > 0):
             raise StoreConfigError(f"connect timeout {self.connect_timeout_s!r} s must be > 0")
+        if not (math.isfinite(self.outage_s) and self.outage_s >= 0):
+            raise StoreConfigError(f"outage wait {self.outage_s!r} s must be >= 0")
         self.sqlalchemy_url()  # fail early on a bad URL
 
     def sqlalchemy_url(self) -> URL:

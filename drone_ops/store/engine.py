@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from drone_ops.store import attempt
 from drone_ops.store.config import StoreConfig
 from drone_ops.store.errors import StoreError, StoreLockedError, StoreUnreachableError
 
@@ -53,13 +54,15 @@ def make_engine(config: StoreConfig) -> Engine:
             # upgrades to writing fails at once instead of waiting its turn.
             immediate = conn.get_execution_options().get(_IMMEDIATE, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, int(config.connect_timeout_s))},
-    )
+    else:
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": max(1, int(config.connect_timeout_s))},
+        )
+    # A failure after this point may have committed: `durable` settles it before retrying.
+    event.listen(engine, "commit", attempt.note_commit)
+    return engine
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 Every method runs its blocking database work in a worker thread (see
 `drone_ops.store.engine` for why). Changes that matter for accountability
 (sorties opened and closed, incidents, evidence) are written together with
-their audit entry in one transaction.
+their audit entry in one transaction; the sortie records and the audit chain
+wait out a short outage and are written exactly once (`run_durable`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from drone_ops.audit import AuditEntry
 from drone_ops.store.audit_chain import StoreAuditLog, append_in_tx
 from drone_ops.store.config import StoreConfig
+from drone_ops.store.durable import Recover, StoreOutage, durable_call
 from drone_ops.store.engine import make_engine, read_tx, translate_errors, write_tx
 from drone_ops.store.errors import NotFoundError, StoreConfigError
 from drone_ops.store.migrate import upgrade
@@ -89,6 +92,11 @@ def _sortie(row: Any) -> SortieRecord:
     )
 
 
+def _sortie_id_of(_conn: Connection, entry: AuditEntry) -> int:
+    """The sortie a committed `sortie.open` entry names (target `sortie:<id>`)."""
+    return int(entry.target.partition(":")[2])
+
+
 def track_feature(
     samples: Sequence[TelemetrySample], properties: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -122,7 +130,8 @@ class Store:
     def __init__(self, engine: Engine, config: StoreConfig) -> None:
         self.engine = engine
         self.config = config
-        self.audit = StoreAuditLog(engine, config)
+        self.outage = StoreOutage()  # shared by every write that waits out an outage
+        self.audit = StoreAuditLog(engine, config, outage=self.outage)
         self._open_sorties: dict[str, int] = {}
         self._known_vehicles: set[str] = set()
 
@@ -138,6 +147,17 @@ class Store:
                 return fn(*args)
 
         return await asyncio.to_thread(call)
+
+    async def run_durable(self, fn: Callable[[], T], *, what: str, recover: Recover[T]) -> T:
+        """Run one write transaction that appends an audit entry, exactly once.
+
+        It waits out an outage of up to `config.outage_s`, then raises a
+        one-line `StoreUnreachableError` naming `what`; `recover` rebuilds the
+        result from the committed rows when an attempt's answer was lost.
+        """
+        return await durable_call(
+            self.engine, self.config, self.outage, fn, what=what, recover=recover
+        )
 
     # ------------------------------------------------------------ vehicles, sorties
     async def register_vehicle(self, vehicle_id: str, *, system_id: int | None = None) -> None:
@@ -188,7 +208,9 @@ class Store:
                 )
                 return sortie_id
 
-        sortie_id = await self.run(work)
+        sortie_id = await self.run_durable(
+            work, what=f"sortie of {vehicle_id} ({plan_name})", recover=_sortie_id_of
+        )
         self._open_sorties[vehicle_id] = sortie_id
         return sortie_id
 
@@ -238,7 +260,14 @@ class Store:
                     conn.execute(select(sorties).where(sorties.c.sortie_id == sortie_id)).one()
                 )
 
-        record = await self.run(work)
+        def reload(conn: Connection, _entry: AuditEntry) -> SortieRecord:
+            return _sortie(
+                conn.execute(select(sorties).where(sorties.c.sortie_id == sortie_id)).one()
+            )
+
+        record = await self.run_durable(
+            work, what=f"close of sortie {sortie_id} ({result.value})", recover=reload
+        )
         if self._open_sorties.get(record.vehicle_id) == sortie_id:
             del self._open_sorties[record.vehicle_id]
         return record
