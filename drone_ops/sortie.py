@@ -5,6 +5,11 @@ start → follow progress → RTL/land at the end → wait for disarm → close 
 an outcome and the tlog. Pause, resume and abort work at any point. While the
 link is lost the runner sends nothing (the vehicle's own failsafe acts); when
 it comes back, it reads mode and mission progress again and carries on.
+
+While the store is down the audit chain waits (a command is delayed, never
+sent unrecorded; see `drone_ops.store.durable`). If an event still cannot be
+written, the runner does not stop watching the vehicle for it: the event is
+kept, with the time it happened, and written before the sortie is closed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from drone_ops.link.policy import LinkState
 from drone_ops.preflight import PreflightFailed, run_preflight
 from drone_ops.session import MissionMismatch, VehicleSession
 from drone_ops.state import FlightMode, VehicleState
-from drone_ops.store.records import SortieOutcome
+from drone_ops.store.errors import StoreError
+from drone_ops.store.records import SortieOutcome, now_us
 from missions.energy import estimate_flight
 from missions.mavlink import MavCmd, mission_items
 from missions.plan import ItemKind, PatrolPlan
@@ -180,6 +186,7 @@ class SortieResult:
     tlog_path: Path | None
     events: tuple[str, ...] = field(default=())
     landed_and_disarmed: bool = False
+    recorded: bool = True  # False: the store could not take the sortie's record (see reason)
 
 
 class _Stop(Exception):
@@ -227,6 +234,8 @@ class Sortie:
         self._mission_done = False
         self._return_cause: tuple[SortieOutcome, str] | None = None
         self._latest: SortieProgress | None = None
+        # Events the audit chain could not take yet (time, actor, text), written in order.
+        self._unwritten: list[tuple[int, str, str]] = []
         # A sortie running far past its estimate (a stuck loiter, a mission that never
         # ends) is brought home rather than left in the air.
         self._budget_s = 2.0 * estimate_flight(plan).time_s + 120.0
@@ -267,14 +276,28 @@ class Sortie:
         if self._tlog_dir is not None:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             tlog_path = self._tlog_dir / f"{s.vehicle_id}-{stamp}-{id(self) & 0xFFFF:04x}.tlog"
-        self.sortie_id = await self._recorder.open_sortie(
-            vehicle_id=s.vehicle_id,
-            plan_name=self.plan.name,
-            plan_json=_plan_json(self.plan),
-            actor=self._actor,
-            tlog_path=str(tlog_path) if tlog_path else None,
-        )
+        try:
+            self.sortie_id = await self._recorder.open_sortie(
+                vehicle_id=s.vehicle_id,
+                plan_name=self.plan.name,
+                plan_json=_plan_json(self.plan),
+                actor=self._actor,
+                tlog_path=str(tlog_path) if tlog_path else None,
+            )
+        except StoreError as exc:  # nothing was sent: an unrecorded sortie is not flown
+            reason = f"not flown: {exc}"
+            self._set_phase(SortiePhase.CLOSED, outcome=SortieOutcome.REFUSED, message=reason)
+            return SortieResult(
+                sortie_id=0,
+                vehicle_id=s.vehicle_id,
+                plan_name=self.plan.name,
+                outcome=SortieOutcome.REFUSED,
+                reason=reason,
+                tlog_path=None,
+                recorded=False,
+            )
         outcome, reason = SortieOutcome.ERROR, "the controller stopped"
+        recorded = True
         async with s.recording(tlog_path) if tlog_path else contextlib.nullcontext():
             try:
                 await self._fly()
@@ -290,6 +313,13 @@ class Sortie:
                 reason = str(exc)
                 if not refused:
                     await self._safe_return()
+            except StoreError as exc:  # the store stayed down past its bound (one-line reason)
+                before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
+                refused = self.phase in before and not s.state.in_air
+                outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
+                reason = str(exc)
+                if not refused:
+                    await self._safe_return()
             except Exception as exc:  # a controller bug must still close the record
                 _log.exception("%s: sortie failed", s.vehicle_id)
                 outcome, reason = SortieOutcome.ERROR, f"controller error: {exc!r}"
@@ -297,7 +327,10 @@ class Sortie:
             finally:
                 final = s.state
                 landed = not final.armed and not final.in_air
-                await asyncio.shield(self._close(outcome, reason, tlog_path))
+                not_recorded = await asyncio.shield(self._close(outcome, reason, tlog_path))
+                if not_recorded is not None:
+                    recorded = False
+                    reason = f"{reason}; {not_recorded}"
         self._set_phase(SortiePhase.CLOSED, outcome=outcome, message=reason)
         return SortieResult(
             sortie_id=self.sortie_id,
@@ -308,26 +341,46 @@ class Sortie:
             tlog_path=tlog_path,
             events=tuple(self.events),
             landed_and_disarmed=landed,
+            recorded=recorded,
         )
 
     async def _safe_return(self) -> None:
-        """After an error in flight, bring the vehicle home if it is still up there."""
+        """After an error in flight, bring the vehicle home if it is still up there.
+
+        If the store cannot record the RTL request either, it is not sent: the
+        uploaded plan ends with its own return (generators always add one) and
+        PX4's failsafes stay armed, so the vehicle still comes down.
+        """
         state = self.session.state
         if not state.in_air or self._we_commanded_return or state.link is not LinkState.CONNECTED:
             return
         self._we_commanded_return = True
         await self._event("error in flight; returning to launch")
-        with contextlib.suppress(VehicleError):
+        try:
             await self.session.return_to_launch(actor=self._actor)
+        except VehicleError:
+            pass
+        except StoreError as exc:
+            _log.error("%s: return to launch not sent: %s", self.vehicle_id, exc)
 
-    async def _close(self, outcome: SortieOutcome, reason: str, tlog: Path | None) -> None:
-        await self._event(f"closed: {outcome.value}: {reason}")
-        await self._recorder.close_sortie(
-            self.sortie_id,
-            outcome=outcome,
-            actor=self._actor,
-            tlog_path=str(tlog) if tlog else None,
-        )
+    async def _close(self, outcome: SortieOutcome, reason: str, tlog: Path | None) -> str | None:
+        """Write the events still pending, then close the record; None, or why it failed."""
+        text = f"closed: {outcome.value}: {reason}"
+        self.events.append(text)
+        _log.info("%s sortie %s: %s", self.vehicle_id, self.sortie_id, text)
+        self._unwritten.append((now_us(), self._actor, text))
+        try:
+            await self._write_unwritten()
+            await self._recorder.close_sortie(
+                self.sortie_id,
+                outcome=outcome,
+                actor=self._actor,
+                tlog_path=str(tlog) if tlog else None,
+            )
+        except StoreError as exc:
+            _log.error("%s sortie %s: not recorded: %s", self.vehicle_id, self.sortie_id, exc)
+            return f"not recorded: {exc}"
+        return None
 
     async def _fly(self) -> None:
         s = self.session
@@ -501,14 +554,37 @@ class Sortie:
 
     # ------------------------------------------------------------ records and progress
     async def _event(self, text: str, *, actor: str | None = None) -> None:
+        """Record an event; if the store cannot take it, keep it for later (in order)."""
         self.events.append(text)
         _log.info("%s sortie %s: %s", self.vehicle_id, self.sortie_id, text)
-        await self._audit.append(
-            actor=actor or self._actor,
-            action="sortie.event",
-            target=f"sortie:{self.sortie_id}",
-            payload={"vehicle_id": self.vehicle_id, "event": text},
-        )
+        self._unwritten.append((now_us(), actor or self._actor, text))
+        if len(self._unwritten) > 1:
+            return  # the store already failed once: `_close` writes them all
+        try:
+            await self._write_unwritten()
+        except StoreError as exc:
+            _log.warning(
+                "%s sortie %s: event kept until the store is back: %s",
+                self.vehicle_id,
+                self.sortie_id,
+                exc,
+            )
+
+    async def _write_unwritten(self) -> None:
+        """Append the pending events in the order they happened.
+
+        Each says when it happened (`happened_us`): the entry's own time is when
+        the chain took it, later than that if the store was down.
+        """
+        while self._unwritten:
+            at_us, actor, text = self._unwritten[0]
+            await self._audit.append(
+                actor=actor,
+                action="sortie.event",
+                target=f"sortie:{self.sortie_id}",
+                payload={"vehicle_id": self.vehicle_id, "event": text, "happened_us": at_us},
+            )
+            del self._unwritten[0]
 
     def _set_phase(
         self, phase: SortiePhase, *, outcome: SortieOutcome | None = None, message: str = ""
