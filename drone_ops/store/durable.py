@@ -147,15 +147,23 @@ async def durable_call(
                 error = exc
             if time.monotonic() >= deadline:
                 outage.stats.given_up += 1
+                fate = "was not written" if in_doubt is None else "may have been written"
                 raise StoreUnreachableError(
-                    f"{what} was not written: the store stayed unavailable for "
+                    f"{what} {fate}: the store stayed unavailable for "
                     f"{config.outage_s:g} s ({error})"
                 ) from error
+            entered_before = entered
             if not entered:
                 entered = True
                 outage.enter()
             outage.retrying(error)
-            log.warning("%s waits for the store: %s", what, error)
+            # once per write at warning level: a restart would otherwise log dozens of lines
+            log.log(
+                logging.DEBUG if entered_before else logging.WARNING,
+                "%s waits for the store: %s",
+                what,
+                error,
+            )
             await asyncio.sleep(delay * (0.5 + random.random()))  # jittered backoff
             delay = min(delay * 2, _MAX_RETRY_S)
     finally:
