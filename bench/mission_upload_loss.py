@@ -69,11 +69,15 @@ async def controller(
         yield sim, session
 
 
-async def uploads(loss_pct: float, count: int, items: int) -> tuple[int, list[float], list[str]]:
+async def uploads(
+    loss_pct: float, count: int, items: int
+) -> tuple[int, list[float], list[str], float]:
+    """Successes, their times, failures, and messages resent per upload."""
     ok = 0
     times: list[float] = []
     errors: list[str] = []
     async with controller(loss_pct) as (_sim, session):
+        resent_before = session.mission_retries
         plan = plan_of(session, items)
         for _ in range(count):
             t0 = time.perf_counter()
@@ -84,7 +88,8 @@ async def uploads(loss_pct: float, count: int, items: int) -> tuple[int, list[fl
                 continue
             ok += 1
             times.append(time.perf_counter() - t0)
-    return ok, times, errors
+        resent = (session.mission_retries - resent_before) / count
+    return ok, times, errors, resent
 
 
 async def samples_in(loss_pct: float, vehicle_s: float) -> tuple[int, float]:
@@ -117,15 +122,18 @@ async def main() -> None:
 
 async def upload_table(args: argparse.Namespace) -> None:
     print(f"mission upload of {args.items} items (upload + download + compare), {SPEEDUP:g}x sim")
-    print(f"{'loss':>6} {'success':>9} {'median s':>9} {'max s':>7} {'vs 0 %':>7}")
+    print(
+        f"{'loss':>6} {'success':>9} {'median s':>9} {'max s':>7} {'vs 0 %':>7} "
+        f"{'resent/upload':>14}"
+    )
     base: float | None = None
     for loss in (0.0, 10.0, 30.0):
-        ok, times, errors = await uploads(loss, args.uploads, args.items)
+        ok, times, errors, resent = await uploads(loss, args.uploads, args.items)
         med = statistics.median(times) if times else float("nan")
         base = med if base is None else base
         print(
             f"{loss:>5.0f}% {ok:>4}/{args.uploads:<4} {med:>9.2f} "
-            f"{max(times, default=float('nan')):>7.2f} {med / base:>6.1f}x"
+            f"{max(times, default=float('nan')):>7.2f} {med / base:>6.1f}x {resent:>14.1f}"
         )
         for e in errors:
             print(f"        failed: {e}")

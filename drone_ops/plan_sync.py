@@ -1,4 +1,4 @@
-"""Plan ↔ vehicle: MAVSDK's raw mission items, and the check that the vehicle holds the plan.
+"""The check that the vehicle holds the plan.
 
 After an upload the runner downloads mission, fence and rally lists again and
 compares them item by item with what `missions.mavlink` produced: a vehicle
@@ -8,63 +8,17 @@ that silently dropped, reordered or rounded away an item must not fly.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
-
-from mavsdk.plugins.mission_raw import MissionItem as SdkItem
+from collections.abc import Sequence
 
 from missions.mavlink import MavItem
 
-__all__ = ["first_difference", "from_sdk", "to_sdk"]
+__all__ = ["first_difference"]
 
 _FLOAT_FIELDS = ("param1", "param2", "param3", "param4", "z")
 _INT_FIELDS = ("command", "x", "y")
 # MAV_FRAME_*_INT are the same frames for MISSION_ITEM_INT (PX4 echoes 5 for 0, 6 for 3).
 _SAME_FRAME = {5: 0, 6: 3, 11: 10}
 _FLOAT_TOL = 1e-3  # float32 round trip on the vehicle
-
-
-def to_sdk(items: Iterable[MavItem]) -> list[Any]:
-    """MAVSDK's items; MAVSDK insists that exactly one (the first) is marked current."""
-    return [
-        SdkItem(
-            seq=i.seq,
-            frame=int(i.frame),
-            command=int(i.command),
-            current=1 if n == 0 else 0,
-            autocontinue=i.autocontinue,
-            param1=i.param1,
-            param2=i.param2,
-            param3=i.param3,
-            param4=i.param4,
-            x=i.x,
-            y=i.y,
-            z=i.z,
-            mission_type=int(i.mission_type),
-        )
-        for n, i in enumerate(items)
-    ]
-
-
-def from_sdk(items: Iterable[Any]) -> list[MavItem]:
-    return [
-        MavItem(
-            seq=int(i.seq),
-            frame=int(i.frame),
-            command=int(i.command),
-            current=int(i.current),
-            autocontinue=int(i.autocontinue),
-            param1=float(i.param1),
-            param2=float(i.param2),
-            param3=float(i.param3),
-            param4=float(i.param4),
-            x=int(i.x),
-            y=int(i.y),
-            z=float(i.z),
-            mission_type=int(i.mission_type),
-        )
-        for i in items
-    ]
 
 
 def _same_float(a: float, b: float) -> bool:

@@ -22,7 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from mavsdk.plugins.action import Action, ActionResult
 from mavsdk.plugins.mavlink_direct import MavlinkDirect
@@ -38,20 +38,26 @@ from drone_ops.commands import (
     CommandTimeout,
     LinkDown,
     Target,
+    VehicleError,
     check_move,
 )
 from drone_ops.config import ControllerConfig
 from drone_ops.link.address import LinkAddress, parse_address
 from drone_ops.link.frames import FrameDecoder, FrameSplitter
 from drone_ops.link.hub import HubError, MavsdkHub
+from drone_ops.link.mission_transfer import (
+    MISSION_PROTOCOL_MSGIDS,
+    MissionClient,
+    MissionTransferError,
+)
 from drone_ops.link.policy import LinkState, ReconnectPolicy
 from drone_ops.link.signing import LinkSigner, LinkVerifier, SigningStats
 from drone_ops.link.stats import LinkCounters
 from drone_ops.link.transport import Transport, TransportError, open_transport
-from drone_ops.plan_sync import first_difference, from_sdk, to_sdk
+from drone_ops.plan_sync import first_difference
 from drone_ops.state import VehicleState
 from drone_ops.tracker import TRACKED_MSGIDS, StateTracker, StatusText
-from missions.mavlink import MavItem, fence_items, mission_items, rally_items
+from missions.mavlink import MavItem, MissionType, fence_items, mission_items, rally_items
 from missions.plan import Geofence, PatrolPlan
 from telemetry.bus import Bus
 from telemetry.errors import BusClosedError, TelemetryError
@@ -61,6 +67,7 @@ from telemetry.tlog import TlogWriter
 __all__ = ["TELEMETRY_ONLY", "LinkEvent", "MissionMismatch", "VehicleSession"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _HEARTBEAT = mavlink2.MAVLINK_MSG_ID_HEARTBEAT
 _URGENT = frozenset(
@@ -191,6 +198,9 @@ class VehicleSession:
         self._reconnect = ReconnectPolicy()
         self._reopen_attempts = 0
         self._reopen_at = 0.0
+        # Mission, fence and rally transfers: our own client (MAVSDK's gives up on lossy
+        # links), on this session's socket, signed like every other frame.
+        self._missions = MissionClient(self._send, stall_s=self.config.timeouts.mission_upload_s)
 
     # ------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -314,6 +324,9 @@ class VehicleSession:
                 counters.count(frame.sysid, frame.compid, frame.seq)  # not of relayed GCS frames
             if tlog is not None:
                 self._record(frame.raw)
+            if frame.msgid in MISSION_PROTOCOL_MSGIDS:
+                self._missions.handle(frame)  # our transfers; MAVSDK runs none
+                continue
             if frame.msgid not in TELEMETRY_ONLY:
                 for_mavsdk.append(frame.raw)
             if frame.compid != _AUTOPILOT_COMPID:
@@ -708,21 +721,21 @@ class VehicleSession:
 
     async def upload_plan(self, plan: PatrolPlan, *, actor: str | None = None) -> None:
         """Upload mission, fence and rally points, then download them and compare."""
-        lists: tuple[tuple[str, str, str, tuple[MavItem, ...]], ...] = (
-            ("mission", "upload_mission", "download_mission", mission_items(plan)),
-            ("geofence", "upload_geofence", "download_geofence", fence_items(plan)),
-            ("rally", "upload_rally_points", "download_rallypoints", rally_items(plan)),
+        lists: tuple[tuple[str, MissionType, tuple[MavItem, ...]], ...] = (
+            ("mission", MissionType.MISSION, mission_items(plan)),
+            ("geofence", MissionType.FENCE, fence_items(plan)),
+            ("rally", MissionType.RALLY, rally_items(plan)),
         )
-        timeout = self.config.timeouts.mission_upload_s
 
         async def send() -> None:
-            # MAVSDK refuses to upload an empty list; clearing first makes sure no fence or
-            # rally point of an earlier plan stays behind.
-            await self._mission_call("clear_mission", timeout_s=timeout)
-            for what, up, down, items in lists:
+            sysid = self._bound_sysid()
+            # Clear all three lists first: a transfer cut short leaves no list of an
+            # earlier plan on the vehicle beside parts of this one.
+            await self._transfer(self._missions.clear(sysid))
+            for what, mission_type, items in lists:
                 if items:
-                    await self._mission_call(up, to_sdk(items), timeout_s=timeout)
-                held = await self._download(down, timeout)
+                    await self._transfer(self._missions.upload(sysid, mission_type, items))
+                held = await self._transfer(self._missions.download(sysid, mission_type))
                 diff = first_difference(what, items, held)
                 if diff is not None:
                     raise _VehicleSaidNo(
@@ -732,9 +745,9 @@ class VehicleSession:
 
         params = {
             "plan": plan.name,
-            "mission_items": len(lists[0][3]),
-            "fence_items": len(lists[1][3]),
-            "rally_items": len(lists[2][3]),
+            "mission_items": len(lists[0][2]),
+            "fence_items": len(lists[1][2]),
+            "rally_items": len(lists[2][2]),
         }
         try:
             await self._run(Command.UPLOAD_PLAN, params, send, actor=actor)
@@ -743,18 +756,31 @@ class VehicleSession:
                 raise MissionMismatch(self.vehicle_id, Command.UPLOAD_PLAN, exc.result) from None
             raise
 
-    async def _download(self, name: str, timeout_s: float) -> list[MavItem]:
-        start = getattr(self._mission, f"{name}_async")
-        res = await self._hub.call(start, timeout_s=timeout_s)
-        if res[0] == MissionRawResult.NO_MISSION_AVAILABLE:
-            return []
-        if res[0] != MissionRawResult.SUCCESS:
-            raise _VehicleSaidNo(f"{name}: {_decode_result(res[0])}")
-        return from_sdk(res[1])
+    def _bound_sysid(self) -> int:
+        if self._sysid is None:
+            raise _VehicleSaidNo("not bound to the vehicle yet")
+        return self._sysid
+
+    @staticmethod
+    async def _transfer(aw: Awaitable[_T]) -> _T:
+        try:
+            return await aw
+        except MissionTransferError as exc:
+            raise _VehicleSaidNo(exc.result) from None
 
     async def held_mission(self) -> list[MavItem]:
         """The mission the vehicle holds now (for checks and tests)."""
-        return await self._download("download_mission", self.config.timeouts.mission_upload_s)
+        if self._sysid is None:
+            raise LinkDown(self.vehicle_id, "no vehicle on this link yet")
+        try:
+            return await self._missions.download(self._sysid, MissionType.MISSION)
+        except MissionTransferError as exc:
+            raise VehicleError(self.vehicle_id, exc.result) from None
+
+    @property
+    def mission_retries(self) -> int:
+        """Mission-protocol messages sent again over this link (loss made them necessary)."""
+        return self._missions.retries
 
 
 class _VehicleSaidNo(Exception):

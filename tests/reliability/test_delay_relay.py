@@ -2,8 +2,7 @@
 
 The relay sits on the vehicle's API link: every datagram, both ways, is held
 for a random 10–120 ms (seeded), so later frames overtake earlier ones. What
-must hold: the sortie completes and ends landed and disarmed (or, see the
-known gap below, is refused at upload before anything moves), every command
+must hold: the sortie completes and ends landed and disarmed, every command
 has its result in the audit chain and the chain verifies.
 """
 
@@ -110,13 +109,9 @@ async def test_delayed_and_reordered_link_upload_and_sortie_complete(sitl_kind: 
         s = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{controller_port}")
         await s.wait_for(lambda st: st.home is not None and st.health_ok is not None, timeout_s=20)
         result = await fleet.fly("v1", patrol(s))
-        # Known gap: a MAVLink frame of one mission transfer that arrives late can make
-        # the vehicle report "Busy" to the next one, and the controller does not retry the
-        # upload yet; then the sortie must be refused before arming, never half-flown.
-        assert result.outcome in (SortieOutcome.COMPLETED, SortieOutcome.REFUSED), result.reason
-        if result.outcome is SortieOutcome.REFUSED:
-            assert "upload_plan" in result.reason
-            assert not any(e.action.startswith("command.arm") for e in audit.entries)
+        # A late frame of one mission transfer can make the vehicle end the next as
+        # "Busy" or "unexpected request": the mission client ends it and starts again.
+        assert result.outcome is SortieOutcome.COMPLETED, result.reason
         assert result.landed_and_disarmed
         assert not sim.vehicles[0].armed
         assert relay.overtaken > 0, "nothing was reordered: the test proves less than it says"
