@@ -51,7 +51,7 @@ class TimeoutsConfig:
     # wall seconds
     connect_s: float = 15.0  # first heartbeat and MAVSDK discovery
     command_ack_s: float = 5.0  # COMMAND_ACK of one command (MAVSDK retries inside)
-    mission_upload_s: float = 20.0  # one upload or download of a mission/fence/rally list
+    mission_upload_s: float = 20.0  # a mission/fence/rally transfer with no progress this long
     heartbeat_loss_s: float = 3.0  # no heartbeat this long: link LOST (PX4 COM_DL_LOSS_T: 10 s)
     # vehicle seconds
     link_recovery_s: float = 300.0  # a sortie waits this long for a lost link to come back
