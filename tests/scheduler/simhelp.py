@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from drone_ops.fleet import Fleet
 from drone_ops.scheduling.clock import ScaledClock
-from sitl import SimFleet
+from drone_ops.state import VehicleState
+from sitl import SimFleet, SimVehicle
 
 
 def sim_clock(sim: SimFleet) -> ScaledClock:
@@ -38,6 +39,19 @@ async def warp_idle(sim: SimFleet, clock: ScaledClock, until: datetime, *, step_
     while (left := (until - clock.now()).total_seconds()) > 0:
         sim.step(min(step_s, left))
         await asyncio.sleep(0)  # let the controller read what the vehicles sent
+
+
+async def caught_up(fleet: Fleet, sim: SimFleet, timeout_s: float = 30.0) -> None:
+    """Wait until the controller's view of every battery matches the simulator's
+    (the fleet's vehicles added in the simulator's order): after a warp, the state
+    the scheduler checks is the vehicles' state now, not from before the jump."""
+    for vid, vehicle in zip(fleet.vehicles(), sim.vehicles, strict=True):
+
+        def matches(state: VehicleState, vehicle: SimVehicle = vehicle) -> bool:
+            pct = state.battery_pct  # SYS_STATUS carries whole percent
+            return pct is not None and abs(pct - vehicle.battery_pct()) <= 1.0
+
+        await fleet.session(vid).wait_for(matches, timeout_s=timeout_s)
 
 
 def before(when: datetime, seconds: float) -> datetime:
