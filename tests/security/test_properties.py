@@ -597,8 +597,13 @@ def _frames(mav: Any) -> st.SearchStrategy[bytes]:
     return st.one_of(messages, messages, cut, noise)
 
 
+# A GCS resends an unanswered command; a quarter second is a few vehicle ticks
+# (20 ms each), so a probe swallowed by a cut frame costs little wall time.
+RESEND_S = 0.25
+
+
 def _probe(sock: socket.socket, mav: Any, vehicle: tuple[str, int], timeout_s: float) -> Any:
-    """REQUEST_MESSAGE(AUTOPILOT_VERSION), resent each second as a GCS does, until acked.
+    """REQUEST_MESSAGE(AUTOPILOT_VERSION), resent every RESEND_S as a GCS does, until acked.
 
     The resend matters: like PX4's C parser, the vehicle parses its link as one
     byte stream, so a cut frame may swallow the start of the next datagram."""
@@ -608,7 +613,7 @@ def _probe(sock: socket.socket, mav: Any, vehicle: tuple[str, int], timeout_s: f
     while (now := time.monotonic()) < deadline:
         if now >= resend_at:
             sock.sendto(probe.pack(mav), vehicle)
-            resend_at = now + 1.0
+            resend_at = now + RESEND_S
         sock.settimeout(max(0.01, min(deadline, resend_at) - now))
         try:
             data = sock.recv(65535)
