@@ -13,6 +13,13 @@ Renewal keeps the token; a holder whose lease expired but that nobody took
 over may renew it (nobody else can have commanded the vehicle in between,
 since the token did not change).
 
+A controller restarted under the same name (killed with SIGKILL, started
+again with the same config) takes its own lease back at once, expired or
+not: nobody else holds it. But it takes it with a new token (`LeaseKeeper`
+asks for a `fresh` token the first time it acquires a vehicle), so a
+previous process of that name that is not quite dead (paused, partitioned)
+is fenced out like any other former holder.
+
 The row is locked with `SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises
 writers with its write lock (`BEGIN IMMEDIATE`), which is equally exclusive for
 the single-controller embedded case.
@@ -101,9 +108,20 @@ def _insert_ignore(conn: Connection, vehicle_id: str) -> None:
 
 
 def acquire(
-    conn: Connection, *, vehicle_id: str, holder: str, now_us: int, ttl_s: float
+    conn: Connection,
+    *,
+    vehicle_id: str,
+    holder: str,
+    now_us: int,
+    ttl_s: float,
+    fresh: bool = False,
 ) -> Lease | None:
-    """Take or renew the lease inside the caller's write transaction; None if held by another."""
+    """Take or renew the lease inside the caller's write transaction; None if held by another.
+
+    `fresh`: this is a new process of `holder` taking the lease for the first
+    time; even when the row already names `holder`, the token is increased so
+    that an earlier process of the same name can no longer pass the fence.
+    """
     _insert_ignore(conn, vehicle_id)
     row = conn.execute(
         select(controller_leases)
@@ -115,6 +133,8 @@ def acquire(
         if int(row.expires_us) > now_us and row.holder:
             return None  # held by someone else and not expired
         token += 1  # a change of holder (or first holder): new fencing token
+    elif fresh:
+        token += 1  # the same name, a new process: fence out the previous one
     expires = now_us + _ttl_us(ttl_s)
     conn.execute(
         update(controller_leases)
@@ -215,6 +235,7 @@ class LeaseKeeper:
         self._now_us = now_us
         self._on_lost = on_lost
         self._leases: dict[str, Lease] = {}
+        self._ever_held: set[str] = set()  # first acquire per vehicle takes a fresh token
         self._lock = asyncio.Lock()
         self._renewed = asyncio.Condition()
         self.renewals = 0  # completed renewal rounds
@@ -255,14 +276,17 @@ class LeaseKeeper:
 
     # ---------------------------------------------------------------- actions
     async def acquire(self, vehicle_id: str) -> Lease | None:
-        """Take the vehicle's lease if free or expired; None if another controller holds it."""
+        """Take the vehicle's lease if free, expired or already ours; None if another
+        controller holds it. The first acquire of a vehicle takes a new token."""
         async with self._lock:
-            lease = await asyncio.to_thread(self._acquire_sync, vehicle_id)
+            fresh = vehicle_id not in self._ever_held
+            lease = await asyncio.to_thread(self._acquire_sync, vehicle_id, fresh)
             if lease is not None:
                 self._leases[vehicle_id] = lease
+                self._ever_held.add(vehicle_id)
             return lease
 
-    def _acquire_sync(self, vehicle_id: str) -> Lease | None:
+    def _acquire_sync(self, vehicle_id: str, fresh: bool) -> Lease | None:
         with write_tx(self._engine) as conn:
             return acquire(
                 conn,
@@ -270,6 +294,7 @@ class LeaseKeeper:
                 holder=self.holder,
                 now_us=self._now_us(),
                 ttl_s=self.ttl_s,
+                fresh=fresh,
             )
 
     async def verify(self, vehicle_id: str) -> int:

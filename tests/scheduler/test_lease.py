@@ -141,3 +141,25 @@ async def test_fenced_audit_stamps_the_token_and_refuses_after_take_over(store: 
                 actor="a", action="command.rtl.request", target="vehicle:v1", payload={}
             )
     assert [e.action for e in inner.entries] == ["command.goto.request", "sortie.open"]
+
+
+async def test_a_restarted_controller_takes_its_own_lease_at_once_and_fences_the_old_one(
+    store: Store,
+) -> None:
+    """Same holder name, new process: no wait for expiry, but a new token, so the
+    previous process (were it only paused, not dead) is refused at the fence."""
+    clock = ManualClock()
+    async with LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=60, now_us=clock) as old:
+        before = await old.acquire("v1")
+        assert before is not None
+        again = await old.acquire("v1")  # the same process re-acquiring keeps its token
+        assert again is not None
+        assert again.token == before.token
+        clock.now += 1 * S  # well inside the lease: the old process never released it
+        async with LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=60, now_us=clock) as new:
+            lease = await new.acquire("v1")
+            assert lease is not None
+            assert lease.token == before.token + 1
+            with pytest.raises(LeaseLostError):
+                await old.verify("v1")  # the earlier incarnation is fenced out
+            assert await new.verify("v1") == lease.token
