@@ -449,6 +449,46 @@ class ScheduleBook:
 
         await self.store.run(work)
 
+    async def abandon_unstarted_runs(self, *, holder: str, now: datetime, detail: str) -> int:
+        """Record as skipped the runs `holder` claimed but never started flying.
+
+        Called by a controller at start-up, before its first claim: any run
+        still `claimed` under its name belongs to a previous process that died
+        (its retry loop died with it), so nobody would ever finish it.
+        Returns how many were closed.
+        """
+
+        def work() -> int:
+            with write_tx(self.store.engine) as conn:
+                ids = [
+                    int(r.run_id)
+                    for r in conn.execute(
+                        select(schedule_runs.c.run_id).where(
+                            schedule_runs.c.claimed_by == holder,
+                            schedule_runs.c.status == RunStatus.CLAIMED,
+                            schedule_runs.c.finished_us.is_(None),
+                        )
+                    ).all()
+                ]
+                for run_id in ids:
+                    conn.execute(
+                        update(schedule_runs)
+                        .where(schedule_runs.c.run_id == run_id)
+                        .values(
+                            status=RunStatus.SKIPPED, finished_us=us_from_dt(now), detail=detail
+                        )
+                    )
+                    append_in_tx(
+                        conn,
+                        actor=self.actor,
+                        action="schedule.run.skip",
+                        target=f"schedule_run:{run_id}",
+                        payload={"status": RunStatus.SKIPPED, "detail": detail},
+                    )
+                return len(ids)
+
+        return await self.store.run(work)
+
     async def runs(self, name: str | None = None, *, limit: int = 1000) -> list[RunRecord]:
         def work() -> list[RunRecord]:
             query = (

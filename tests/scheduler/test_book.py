@@ -139,3 +139,30 @@ def test_racing_claimers_on_postgresql_claim_each_run_once(pg_store: Store) -> N
     run_ids = [r for r, _ in claimed]
     assert len(run_ids) == 5
     assert len(set(run_ids)) == 5
+
+
+async def test_a_restarted_controller_skips_only_its_own_runs_that_never_started(
+    store: Store,
+) -> None:
+    """A run claimed by a process that died before take-off would stay 'claimed' forever;
+    the restarted controller (same name) closes it. Flying runs and a peer's runs are
+    left alone."""
+    book = ScheduleBook(store, actor="ctl-a")
+    await book.add(half_hourly("a"), now=T0)
+    await book.add(half_hourly("b"), now=T0)
+    await book.add(half_hourly("c"), now=T0)
+    at = datetime(2026, 6, 1, 10, 0, 10, tzinfo=UTC)
+    claimed = {c.schedule.name: c for c in await book.claim_due(holder="ctl-a", now=at)}
+    await book.run_started(claimed["b"].run_id, sortie_id=3, holder="ctl-a")  # flying
+    await book.run_started(claimed["c"].run_id, sortie_id=4, holder="ctl-b")  # a peer's
+
+    assert await book.abandon_unstarted_runs(holder="ctl-a", now=at, detail="restarted") == 1
+    runs = {r.schedule_name: r for r in await book.runs()}
+    assert runs["a"].status == RunStatus.SKIPPED
+    assert runs["a"].detail == "restarted"
+    assert runs["a"].finished_utc == at
+    assert runs["b"].status == RunStatus.FLYING
+    assert runs["c"].status == RunStatus.FLYING
+    assert await book.abandon_unstarted_runs(holder="ctl-a", now=at, detail="again") == 0
+    skips = [e for e in await store.audit.entries() if e.action == "schedule.run.skip"]
+    assert [e.target for e in skips] == [f"schedule_run:{claimed['a'].run_id}"]
