@@ -3,8 +3,8 @@ from the mission's end through landing to the sortie's close.
 
 The controller runs as in production with a shared store: the store's audit
 chain, the store as sortie recorder, `StoreWriter` on a LOSSLESS bus
-subscription for samples, and the incident rules (plus an operator mark) raising
-into the store. What must hold afterwards:
+subscription for samples, and the incident rules (one set to fire while the
+database is down) plus an operator mark raising into the store. What must hold afterwards:
 
 - the vehicle ends landed and disarmed, the sortie COMPLETED;
 - a command issued while the database is down is not sent until its request is
@@ -31,6 +31,8 @@ from drone_ops.commands import Command
 from drone_ops.config import ControllerConfig
 from drone_ops.fleet import Fleet
 from drone_ops.incidents import (
+    BatteryRule,
+    Incident,
     IncidentDraft,
     Incidents,
     RuleEngine,
@@ -74,6 +76,19 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 def down(st: VehicleState) -> bool:
     return not st.armed and not st.in_air
+
+
+class WatchedBook:
+    """The incident book, passed through; notes when a rule asks for a low-battery incident."""
+
+    def __init__(self, inner: Incidents) -> None:
+        self.inner = inner
+        self.low_battery = asyncio.Event()
+
+    async def raise_incident(self, draft: IncidentDraft, *, actor: str) -> Incident:
+        if draft.kind == "low_battery":
+            self.low_battery.set()
+        return await self.inner.raise_incident(draft, actor=actor)
 
 
 class WatchedAudit:
@@ -133,8 +148,6 @@ async def test_postgres_restarted_mid_sortie_loses_and_repeats_nothing(
                     )
                     # long legs after the hold: the second stop is done well before landing
                     plan = patrol(s, north_m=40, east_m=120)
-                    rules = RuleRunner(RuleEngine(default_rules(plan.fence)), book)
-                    tg.create_task(rules.run_subscription(rules_sub), name="rules")
                     sortie = fleet.start_sortie("v1", plan)
                     await s.wait_for(
                         lambda st: st.in_air and (st.mission_seq or 0) >= 1, timeout_s=30
@@ -142,8 +155,18 @@ async def test_postgres_restarted_mid_sortie_loses_and_repeats_nothing(
                     await fleet.command("v1", Command.PAUSE)
                     await s.wait_for(lambda st: st.mode is FlightMode.AUTO_LOITER, timeout_s=10)
 
-                    # 1. Down while held: a resume and an operator mark wait for the store.
+                    # 1. Down while held: a resume, an operator mark and a rule's incident
+                    # (battery below what it is now: it drains while holding) wait for it.
                     await asyncio.to_thread(private_pg.stop)
+                    battery = s.state.battery_pct
+                    assert battery is not None
+                    assert battery > 2
+                    drain_rule = BatteryRule(low_pct=battery - 0.5, critical_pct=1.0)
+                    watched = WatchedBook(book)
+                    rules = RuleRunner(
+                        RuleEngine([drain_rule, *default_rules(plan.fence)]), watched
+                    )
+                    tg.create_task(rules.run_subscription(rules_sub), name="rules")
                     resume = tg.create_task(fleet.command("v1", Command.RESUME), name="resume")
                     mark = tg.create_task(
                         book.raise_incident(
@@ -161,6 +184,8 @@ async def test_postgres_restarted_mid_sortie_loses_and_repeats_nothing(
                     )
                     await store.outage.waiting.wait()
                     await writer.stalled.wait()  # samples accepted meanwhile are held
+                    async with asyncio.timeout(60):
+                        await watched.low_battery.wait()
                     assert not resume.done()
                     assert not mark.done()
                     # not sent unrecorded: the vehicle is still held
@@ -228,6 +253,7 @@ async def check_store(
     # no incident twice: the mark once, and each rule incident exactly as raised
     incidents = await Incidents(store).query(vehicle_id="v1")
     assert [i.incident_id for i in incidents if i.kind == "mark"] == [mark_id]
+    assert len([i for i in incidents if i.kind == "low_battery"]) == 1
     assert sorted(i.incident_id for i in incidents if i.kind != "mark") == sorted(
         i.incident_id for i in raised
     )
