@@ -27,6 +27,13 @@ from tests.controller.conftest import (
 
 pytestmark = pytest.mark.slow
 
+# Sorties that only fly (not the link-loss one, whose outage must outlast our
+# 3 wall-second heartbeat loss and end mid-return) run at 25x: a tick is
+# then 0.5 simulated s and the physics substeps at 50 ms, so flights are the
+# same. The waits below are wall seconds (more generous per flight); the
+# controller's 60 vehicle-s take-off wait becomes 2.4 wall s (take-off: ~0.1 s).
+FLY_SPEEDUP = 25.0
+
 
 def _near_home(state: Any, within_m: float = 5.0) -> bool:
     home = state.home
@@ -34,7 +41,7 @@ def _near_home(state: Any, within_m: float = 5.0) -> bool:
 
 
 async def test_full_sortie_completes_and_is_recorded(controller: ControllerFactory) -> None:
-    async with controller() as c:
+    async with controller(speedup=FLY_SPEEDUP) as c:
         s = c.sessions[0]
         plan = patrol(s)
         progress: list[Any] = []
@@ -79,7 +86,7 @@ async def test_full_sortie_completes_and_is_recorded(controller: ControllerFacto
 
 
 async def test_pause_holds_and_resume_completes(controller: ControllerFactory) -> None:
-    async with controller() as c:
+    async with controller(speedup=FLY_SPEEDUP) as c:
         s = c.sessions[0]
         sortie = c.fleet.start_sortie("v1", patrol(s))
         await s.wait_for(lambda st: st.in_air and (st.mission_seq or 0) >= 2, timeout_s=30)
@@ -102,7 +109,7 @@ async def test_pause_holds_and_resume_completes(controller: ControllerFactory) -
 
 
 async def test_abort_returns_home_and_closes_aborted(controller: ControllerFactory) -> None:
-    async with controller() as c:
+    async with controller(speedup=FLY_SPEEDUP) as c:
         s = c.sessions[0]
         sortie = c.fleet.start_sortie("v1", patrol(s, north_m=80))
         await s.wait_for(lambda st: st.in_air and (st.mission_seq or 0) >= 2, timeout_s=30)
@@ -188,7 +195,7 @@ async def test_link_loss_mid_mission_failsafe_rtl_then_recovery(
 async def test_battery_failsafe_closes_the_sortie_as_failsafe(
     controller: ControllerFactory,
 ) -> None:
-    async with controller(extra_params={"SYS_FAILURE_EN": 1}) as c:
+    async with controller(speedup=FLY_SPEEDUP, extra_params={"SYS_FAILURE_EN": 1}) as c:
         s = c.sessions[0]
         c.fleet.start_sortie("v1", patrol(s, north_m=80))
         await s.wait_for(lambda st: st.in_air and (st.mission_seq or 0) >= 2, timeout_s=30)
@@ -200,7 +207,7 @@ async def test_battery_failsafe_closes_the_sortie_as_failsafe(
 
 
 async def test_ten_vehicles_fly_ten_sorties_at_once(controller: ControllerFactory) -> None:
-    async with controller(count=10) as c:
+    async with controller(count=10, speedup=FLY_SPEEDUP) as c:
         for i, s in enumerate(c.sessions):
             c.fleet.start_sortie(s.vehicle_id, patrol(s, name=f"patrol-{i + 1}"))
         results = await asyncio.gather(*(c.fleet.sortie_result(s.vehicle_id) for s in c.sessions))
