@@ -302,3 +302,41 @@ async def test_database_down_past_the_bound_refuses_before_arming_then_recovers(
         assert [r.sortie_id for r in await store.sorties()] == [result.sortie_id]
         report = await verify_store(store)
         assert report.ok, report.summary()
+
+
+async def test_database_gone_in_flight_the_vehicle_still_lands_and_says_not_recorded(
+    sim_fleet: Any, private_pg: PrivatePostgres
+) -> None:
+    """The database goes away for good mid-flight (past `outage_s`): an operator's
+    pause fails in one line and is not sent; the vehicle flies its plan home and
+    lands; the result says the sortie was not recorded, in one line."""
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=1, outage_s=1.0)
+    async with (
+        open_store(config) as store,
+        sim_fleet(count=1, speedup=SPEEDUP) as sim,
+        Fleet(
+            audit=store.audit, config=ControllerConfig().scaled(SPEEDUP), recorder=store
+        ) as fleet,
+    ):
+        s = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{sim.api_port(0)}")
+        await s.wait_for(lambda st: st.home is not None and st.health_ok is not None, timeout_s=10)
+        fleet.start_sortie("v1", patrol(s))
+        await s.wait_for(lambda st: st.in_air and (st.mission_seq or 0) >= 1, timeout_s=30)
+        await asyncio.to_thread(private_pg.stop)
+        with pytest.raises(StoreUnreachableError) as failed:
+            await fleet.command("v1", Command.PAUSE)
+        assert "\n" not in str(failed.value)
+        assert s.state.mode is not FlightMode.AUTO_LOITER  # the pause was not sent
+        result = await fleet.sortie_result("v1")
+        assert result.outcome is RunnerOutcome.COMPLETED, result.reason
+        assert result.landed_and_disarmed
+        assert not result.recorded
+        assert "not recorded: " in result.reason
+        assert "\n" not in result.reason
+        assert result.events[-1].startswith("closed: completed")
+
+        await asyncio.to_thread(private_pg.start)
+        actions = [e.action for e in await store.audit.entries(limit=100_000)]
+        assert "command.pause.request" not in actions
+        report = await verify_store(store)
+        assert report.ok, report.summary()
