@@ -4,16 +4,21 @@ from the mission's end through landing to the sortie's close.
 The controller runs as in production with a shared store: the store's audit
 chain, the store as sortie recorder, `StoreWriter` on a LOSSLESS bus
 subscription for samples, and the incident rules (one set to fire while the
-database is down) plus an operator mark raising into the store. What must hold afterwards:
+database is down) plus an operator mark raising into the store. What must hold
+afterwards:
 
 - the vehicle ends landed and disarmed, the sortie COMPLETED;
 - a command issued while the database is down is not sent until its request is
   in the audit chain (the vehicle stays held), then it is sent;
 - every sample the writer accepted is in the database exactly once;
 - the sortie row is closed with its outcome, and its events (the close among
-  them, written while the database was down the second time) are in the chain;
+  them, which waited through the second outage) are in the chain;
 - the audit chain verifies and every command request has its result;
 - no incident is raised twice.
+
+The other two tests keep the database down past `StoreConfig.outage_s`: on the
+ground nothing is armed, in flight nothing unrecorded is sent and the vehicle
+still lands; both say what was not written in one line.
 """
 
 from __future__ import annotations
