@@ -12,6 +12,15 @@ sortie is sent home (RTL, which PX4 flies to a landing on its own), its
 sortie is closed as `aborted` with that reason, the leases are released for
 a peer to take over, and only then are the links closed.
 
+A crash (SIGKILL, power loss) skips all of that; starting the service again
+with the same `controller_id` (and working directory, which holds the MQTT
+outbox) picks up where it stopped: the scheduler follows each sortie left
+open under that name to its end and closes it (`sortie.resume_after_restart`
+in the audit chain), and the outbox delivers what was accepted before the
+crash. With a broker configured, every sortie opened or closed is announced
+as a QoS 1 event (`sortie.opened` / `sortie.closed` on `…/<vehicle>/events`)
+through that outbox.
+
 Configuration (TOML):
 
     [service]
@@ -53,7 +62,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drone_ops.audit import AuditLog
 from drone_ops.commands import VehicleError
@@ -73,12 +82,22 @@ from drone_ops.lease import FencedAuditLog, LeaseKeeper
 from drone_ops.metrics import ControllerCollector, MetricsServer
 from drone_ops.scheduling.book import ScheduleBook
 from drone_ops.scheduling.clock import Clock, SystemClock
-from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
+from drone_ops.scheduling.scheduler import (
+    RunLinkingRecorder,
+    Scheduler,
+    SortieChange,
+    SortieListener,
+)
 from drone_ops.store import SortieOutcome, Store, StoreWriter, open_store
 from drone_ops.store.config import DEFAULT_STORE_URL, StoreConfig
+from drone_ops.store.records import now_us
 from telemetry.bus import Bus, Policy
 from telemetry.sample import TelemetrySample
 from telemetry.video import VideoSource
+
+if TYPE_CHECKING:  # the MQTT client is imported only when a broker is configured
+    from telemetry import MqttBridge
+    from telemetry.codec import JsonValue
 
 __all__ = [
     "JsonLogFormatter",
@@ -290,7 +309,8 @@ class Service:
             except (VehicleError, DroneOpsError) as exc:
                 log.warning("could not send %s home: %s", vid, exc, extra={"vehicle": vid})
             if sortie is not None and sortie.sortie_id:
-                await self.store.close_sortie(
+                closer = self.scheduler.recorder or self.store  # the recorder announces it
+                await closer.close_sortie(
                     sortie.sortie_id, outcome=SortieOutcome.ABORTED, actor=self.config.controller_id
                 )
                 await self.book.finish_runs_of_sortie(
@@ -367,7 +387,8 @@ async def running_service(
         runner = RuleRunner(RuleEngine(default_rules()), incidents, actor=f"rules:{me}")
         tasks.append(tg.create_task(runner.run_subscription(rules_sub), name="incident-rules"))
         if config.mqtt:
-            await _start_bridge(stack, config, sample_bus)
+            bridge = await _start_bridge(stack, config, sample_bus)
+            recorder.on_change = _sortie_events(bridge, me)
 
         scheduler = await stack.enter_async_context(
             Scheduler(
@@ -446,6 +467,7 @@ def _schedule_counts(scheduler: Scheduler) -> Callable[[], dict[str, int]]:
             "skipped": s.skipped,
             "retries": s.retries,
             "adopted": s.adopted,
+            "resumed": s.resumed,
         }
 
     return read
@@ -512,7 +534,7 @@ async def _write_samples(writer: StoreWriter, sub: Any) -> None:
 
 async def _start_bridge(
     stack: AsyncExitStack, config: ServiceConfig, bus: Bus[TelemetrySample]
-) -> None:
+) -> MqttBridge:
     from telemetry import BridgeConfig, MqttBridge, MqttConfig
 
     assert config.mqtt is not None
@@ -525,6 +547,43 @@ async def _start_bridge(
     )
     await stack.enter_async_context(bridge)
     log.info("telemetry bridge to %s (fleet %s)", config.mqtt, config.fleet)
+    return bridge
+
+
+def _sortie_events(bridge: MqttBridge, me: str) -> SortieListener:
+    """Announce sorties on MQTT through the bridge's durable outbox (QoS 1).
+
+    `publish_event` returns once the event is on disk, so an event is either
+    accepted (and delivered, even across a crash of this process) or refused
+    here with a warning: the sortie record in the store never depends on it.
+    """
+    from telemetry.codec import EventMessage
+    from telemetry.errors import TelemetryError
+
+    async def announce(change: SortieChange) -> None:
+        body: dict[str, JsonValue] = {"sortie_id": change.sortie_id, "controller": me}
+        if change.plan_name is not None:
+            body["plan"] = change.plan_name
+        if change.outcome is not None:
+            body["outcome"] = change.outcome
+        event = EventMessage(
+            kind=f"sortie.{change.kind}",
+            vehicle_id=change.vehicle_id,
+            time_unix_us=now_us(),
+            body=body,
+        )
+        try:
+            await bridge.publish_event(event)
+        except (TelemetryError, OSError) as exc:
+            log.warning(
+                "sortie %s %s not announced on MQTT: %s",
+                change.sortie_id,
+                change.kind,
+                exc,
+                extra={"vehicle": change.vehicle_id, "sortie": change.sortie_id},
+            )
+
+    return announce
 
 
 async def serve_until(

@@ -15,6 +15,13 @@ by another controller (still open in the store) and whose lease has expired
 is leased by us, followed until it is down and disarmed, and its sortie and
 schedule run closed with the outcome: the dead controller's sortie reaches a
 recorded end.
+
+Restart: a controller killed mid-sortie and started again under the same
+name finds, before its first claim, the sorties still open under that name
+(and the runs it had claimed but never started). Each such vehicle is held
+back from new runs until it is connected, then leased again (a new fencing
+token) and followed like a take-over; the unstarted runs are recorded as
+skipped. See `drone_ops.scheduling.adoption`.
 """
 
 from __future__ import annotations
@@ -23,18 +30,22 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self
-
-from sqlalchemy import select, update
+from typing import Any, Literal, Self
 
 from drone_ops.errors import DroneOpsError
 from drone_ops.fleet import Fleet
 from drone_ops.lease import LeaseKeeper
 from drone_ops.preflight import battery_need_pct
+from drone_ops.scheduling.adoption import (
+    OpenSortie,
+    follow_to_the_ground,
+    note_adoption,
+    open_sorties,
+)
 from drone_ops.scheduling.book import ClaimedRun, ScheduleBook
 from drone_ops.scheduling.clock import Clock
 from drone_ops.scheduling.plans import load_plan
@@ -42,25 +53,53 @@ from drone_ops.scheduling.readiness import select_vehicle
 from drone_ops.sortie import SortieOutcome, SortieResult
 from drone_ops.state import VehicleState
 from drone_ops.store import Store
-from drone_ops.store.audit_chain import append_in_tx
-from drone_ops.store.engine import read_tx, write_tx
-from drone_ops.store.schema import sorties
 from missions.errors import MissionsError
 from missions.plan import Home
 
-__all__ = ["RunLinkingRecorder", "Scheduler", "SchedulerStats"]
+__all__ = [
+    "RunLinkingRecorder",
+    "Scheduler",
+    "SchedulerStats",
+    "SortieChange",
+    "SortieListener",
+]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SortieChange:
+    """A sortie was opened or closed: for whoever announces it (the service's MQTT events)."""
+
+    kind: Literal["opened", "closed"]
+    sortie_id: int
+    vehicle_id: str
+    plan_name: str | None = None
+    outcome: str | None = None
+
+
+SortieListener = Callable[[SortieChange], Awaitable[None]]
+
+
 class RunLinkingRecorder:
     """The store as the fleet's `SortieRecorder`, stamping our controller id on each
-    sortie and linking it to the schedule run it flies the moment it opens."""
+    sortie and linking it to the schedule run it flies the moment it opens.
 
-    def __init__(self, store: Store, book: ScheduleBook, *, holder: str) -> None:
+    `on_change` (optional) hears of every sortie opened or closed through it,
+    after the store has recorded it."""
+
+    def __init__(
+        self,
+        store: Store,
+        book: ScheduleBook,
+        *,
+        holder: str,
+        on_change: SortieListener | None = None,
+    ) -> None:
         self.store = store
         self.book = book
         self.holder = holder
+        self.on_change = on_change
         self._pending: dict[str, int] = {}  # vehicle id -> run id about to fly
 
     def expect(self, vehicle_id: str, run_id: int) -> None:
@@ -92,6 +131,12 @@ class RunLinkingRecorder:
         run_id = self._pending.pop(vehicle_id, None)
         if run_id is not None:
             await self.book.run_started(run_id, sortie_id=sortie_id, holder=self.holder)
+        if self.on_change is not None:
+            await self.on_change(
+                SortieChange(
+                    kind="opened", sortie_id=sortie_id, vehicle_id=vehicle_id, plan_name=plan_name
+                )
+            )
         return sortie_id
 
     async def close_sortie(
@@ -103,9 +148,20 @@ class RunLinkingRecorder:
         ended_us: int | None = None,
         tlog_path: str | None = None,
     ) -> Any:
-        return await self.store.close_sortie(
+        record = await self.store.close_sortie(
             sortie_id, outcome=outcome, actor=actor, ended_us=ended_us, tlog_path=tlog_path
         )
+        if self.on_change is not None:
+            await self.on_change(
+                SortieChange(
+                    kind="closed",
+                    sortie_id=sortie_id,
+                    vehicle_id=record.vehicle_id,
+                    plan_name=record.plan_name,
+                    outcome=None if record.outcome is None else record.outcome.value,
+                )
+            )
+        return record
 
 
 @dataclass(slots=True)
@@ -116,7 +172,8 @@ class SchedulerStats:
     flown: int = 0
     skipped: int = 0
     retries: int = 0
-    adopted: int = 0
+    adopted: int = 0  # sorties taken over from another controller
+    resumed: int = 0  # sorties a previous process of this controller left open
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -155,6 +212,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._idle = asyncio.Condition()
         self._active_runs = 0
+        # vehicle -> sortie a previous process of this controller left open; None: not read yet
+        self._leftovers: dict[str, OpenSortie] | None = None
 
     async def __aenter__(self) -> Self:
         self._tg = asyncio.TaskGroup()
@@ -211,6 +270,8 @@ class Scheduler:
 
     async def tick(self) -> list[ClaimedRun]:
         """Claim what is due now and start each run; adopt orphaned sorties."""
+        if self._leftovers is None:
+            await self._find_leftovers()  # before the first claim: nothing of ours flies yet
         claimed = await self.book.claim_due(holder=self.holder, now=self.clock.now())
         for run in claimed:
             self.stats.claimed += 1
@@ -218,6 +279,7 @@ class Scheduler:
             self._spawn(
                 self._execute(run), name=f"run:{run.schedule.name}@{run.due_utc:%Y%m%dT%H%M}"
             )
+        await self._resume_leftovers()
         if self.leases is not None:
             await self._adopt_orphans()
         return claimed
@@ -339,79 +401,147 @@ class Scheduler:
             if self.leases is not None:
                 await self.leases.release(vehicle_id)
 
-    # ------------------------------------------------------------ take-over
+    # ------------------------------------------------------------ take-over and restart
+    async def _find_leftovers(self) -> None:
+        """What a previous process of this controller left behind: its open sorties
+        (their vehicles are held back from new runs until followed down) and the runs
+        it claimed but never started (recorded as skipped)."""
+        rows = await self.store.run(lambda: open_sorties(self.store, mine=self.holder))
+        leftovers: dict[str, OpenSortie] = {}
+        for row in rows:  # oldest first: a vehicle's newest open sortie is the one it flies
+            older = leftovers.get(row.vehicle_id)
+            if older is not None:
+                await self._close(
+                    older,
+                    SortieOutcome.ABORTED,
+                    "left open by an earlier process; a newer sortie of the vehicle followed",
+                )
+            leftovers[row.vehicle_id] = row
+        self._reserved.update(leftovers)
+        dropped = await self.book.abandon_unstarted_runs(
+            holder=self.holder,
+            now=self.clock.now(),
+            detail="controller restarted before this run took off",
+        )
+        self._leftovers = leftovers  # only now: a store error above means "read again"
+        for row in leftovers.values():
+            log.warning(
+                "sortie %s of %s was left open by a previous run of %s: resuming it",
+                row.sortie_id,
+                row.vehicle_id,
+                self.holder,
+                extra={"vehicle": row.vehicle_id, "sortie": row.sortie_id},
+            )
+        if dropped:
+            log.warning("%d claimed run(s) never started before the restart: skipped", dropped)
+
+    async def _resume_leftovers(self) -> None:
+        """Follow each leftover sortie once its vehicle is connected (and leased again)."""
+        assert self._leftovers is not None
+        for vehicle_id, row in list(self._leftovers.items()):
+            if vehicle_id not in self.fleet.vehicles():
+                continue  # not added yet (or no longer configured: then it stays open)
+            if self.connected is not None and vehicle_id not in self.connected:
+                continue
+            token: int | None = None
+            if self.leases is not None:
+                lease = await self.leases.acquire(vehicle_id)
+                if lease is None:  # a peer took it over while we were down: theirs to close
+                    del self._leftovers[vehicle_id]
+                    self._reserved.discard(vehicle_id)
+                    continue
+                token = lease.token
+            del self._leftovers[vehicle_id]
+            self.stats.resumed += 1
+            self._spawn(
+                self._follow_adopted(
+                    row,
+                    action="sortie.resume_after_restart",
+                    reason=f"controller {self.holder} restarted",
+                    lease_token=token,
+                ),
+                name=f"resume:{vehicle_id}:{row.sortie_id}",
+            )
+
     async def _adopt_orphans(self) -> None:
         """Lease and follow vehicles whose sortie another controller left open."""
         mine = set(self.fleet.vehicles()) - self.busy()
         if not mine:
             return
-        open_rows = await self.store.run(_open_foreign_sorties, self.store, self.holder)
-        for sortie_id, vehicle_id in open_rows:
+        rows = await self.store.run(lambda: open_sorties(self.store, not_mine=self.holder))
+        for row in rows:
+            vehicle_id = row.vehicle_id
             if vehicle_id not in mine:
                 continue
             assert self.leases is not None
             self._reserved.add(vehicle_id)
-            if await self.leases.acquire(vehicle_id) is None:
+            lease = await self.leases.acquire(vehicle_id)
+            if lease is None:
                 self._reserved.discard(vehicle_id)
                 continue  # its controller is alive and renewing
             mine.discard(vehicle_id)
             self.stats.adopted += 1
             self._spawn(
-                self._follow_adopted(sortie_id, vehicle_id), name=f"adopt:{vehicle_id}:{sortie_id}"
+                self._follow_adopted(
+                    row,
+                    action="sortie.take_over",
+                    reason="previous controller's lease expired",
+                    lease_token=lease.token,
+                ),
+                name=f"adopt:{vehicle_id}:{row.sortie_id}",
             )
 
-    async def _follow_adopted(self, sortie_id: int, vehicle_id: str) -> None:
+    async def _follow_adopted(
+        self, row: OpenSortie, *, action: str, reason: str, lease_token: int | None
+    ) -> None:
+        vehicle_id = row.vehicle_id
+        again = False
         try:
             session = self.fleet.session(vehicle_id)
-            await self.store.run(_note_adoption, self.store, sortie_id, vehicle_id, self.holder)
-            final = await session.wait_for(lambda s: not s.armed and not s.in_air)
-            done = (
-                final.mission_total is not None
-                and final.mission_reached is not None
-                and final.mission_reached >= final.mission_total - 1
+            await self.store.run(
+                lambda: note_adoption(
+                    self.store,
+                    sortie_id=row.sortie_id,
+                    vehicle_id=vehicle_id,
+                    holder=self.holder,
+                    action=action,
+                    reason=reason,
+                    lease_token=lease_token,
+                )
             )
-            outcome = SortieOutcome.COMPLETED if done else SortieOutcome.ABORTED
-            await self.store.close_sortie(sortie_id, outcome=outcome, actor=self.holder)
-            await self.book.finish_runs_of_sortie(
-                sortie_id,
-                outcome=outcome.value,
-                now=self.clock.now(),
-                detail=f"taken over by {self.holder} after the lease expired",
+            followed = await follow_to_the_ground(session, row, actor=self.holder)
+            await self._close(row, followed.outcome, f"{reason}; {followed.detail}")
+        except DroneOpsError as exc:  # store unreachable: the sortie is ours now, try again
+            log.warning(
+                "sortie %s of %s not closed yet: %s; trying again",
+                row.sortie_id,
+                vehicle_id,
+                exc,
+                extra={"vehicle": vehicle_id, "sortie": row.sortie_id},
             )
-            self.stats.outcomes[outcome.value] += 1
+            again = self._leftovers is not None
         finally:
-            self._reserved.discard(vehicle_id)
+            if again:
+                assert self._leftovers is not None
+                self._leftovers[vehicle_id] = row  # stays reserved; the next tick resumes it
+            else:
+                self._reserved.discard(vehicle_id)
             if self.leases is not None:
                 await self.leases.release(vehicle_id)
+
+    async def _close(self, row: OpenSortie, outcome: SortieOutcome, detail: str) -> None:
+        """Close an adopted sortie and the schedule run that was flying it."""
+        if self.recorder is not None:
+            await self.recorder.close_sortie(row.sortie_id, outcome=outcome, actor=self.holder)
+        else:
+            await self.store.close_sortie(row.sortie_id, outcome=outcome, actor=self.holder)
+        await self.book.finish_runs_of_sortie(
+            row.sortie_id, outcome=outcome.value, now=self.clock.now(), detail=detail
+        )
+        self.stats.outcomes[outcome.value] += 1
 
 
 def _home(state: VehicleState) -> Home:
     if state.home is None:
         raise DroneOpsError(f"{state.vehicle_id}: home position not known yet")
     return Home(lat_deg=state.home.lat_deg, lon_deg=state.home.lon_deg, amsl_m=state.home.amsl_m)
-
-
-def _open_foreign_sorties(store: Store, holder: str) -> list[tuple[int, str]]:
-    with read_tx(store.engine) as conn:
-        rows = conn.execute(
-            select(sorties.c.sortie_id, sorties.c.vehicle_id).where(
-                sorties.c.ended_us.is_(None),
-                sorties.c.controller.is_not(None),
-                sorties.c.controller != holder,
-            )
-        ).all()
-    return [(int(r.sortie_id), str(r.vehicle_id)) for r in rows]
-
-
-def _note_adoption(store: Store, sortie_id: int, vehicle_id: str, holder: str) -> None:
-    with write_tx(store.engine) as conn:
-        conn.execute(
-            update(sorties).where(sorties.c.sortie_id == sortie_id).values(controller=holder)
-        )
-        append_in_tx(
-            conn,
-            actor=holder,
-            action="sortie.take_over",
-            target=f"sortie:{sortie_id}",
-            payload={"vehicle_id": vehicle_id, "reason": "previous controller's lease expired"},
-        )

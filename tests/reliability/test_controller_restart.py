@@ -1,0 +1,239 @@
+"""`drone-ops serve` killed with SIGKILL mid-sortie and started again with the same config.
+
+The simulated vehicle runs in this test's process, serve in its own, so the
+kill leaves the vehicle flying its mission with nobody on the ground (PX4's
+data-link-loss action is off by default: it carries on). The MQTT broker is
+down during the first run, so the `sortie.opened` event serve accepted is
+still in its on-disk outbox when it dies; the broker is started before the
+restart.
+
+What must hold after the restart, with nothing done by hand:
+- the sortie left open is resumed by the same controller (one
+  `sortie.resume_after_restart` audit entry, no take-over), followed to its
+  end and closed COMPLETED (the vehicle did finish the patrol on its own);
+  there is still one sortie row and one schedule run, and the run is closed
+  with the same outcome;
+- the lease is taken back at once (long before it would have expired) with a
+  new fencing token;
+- the event accepted before the kill reaches the broker exactly once, and the
+  close is announced too;
+- the audit chain verifies; no incident is recorded twice;
+- the vehicle is landed and disarmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from drone_ops.schedule import PlanSource, Preconditions, RetryPolicy, Schedule
+from drone_ops.scheduling import ScheduleBook
+from drone_ops.store import Store, open_store
+from drone_ops.store.engine import read_tx
+from drone_ops.store.schema import controller_leases, incidents, sorties
+from drone_ops.store.verify import verify_store
+from telemetry.outbox import Outbox
+from tests.telemetry.telemetry_brokers import PRIVATE_USERS, PrivateBroker, subscriber
+
+pytestmark = pytest.mark.slow
+
+SPEEDUP = 20.0
+LEASE_TTL_S = 120.0  # far longer than the test: a restart that waited for expiry times out
+ME = "ctl-restart"
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+def write_config(tmp: Path, *, store: str, vehicle_url: str, mqtt_port: int, fleet: str) -> Path:
+    (tmp / "controller.toml").write_text("[timeouts]\nstate_change_s = 150\n")
+    user, password = "bridge", PRIVATE_USERS["bridge"]
+    cfg = tmp / "serve.toml"
+    cfg.write_text(
+        f'[service]\ncontroller_id = "{ME}"\nstore = "{store}"\nmetrics_port = -1\n'
+        f"leases = true\nlease_ttl_s = {LEASE_TTL_S}\nspeedup = {SPEEDUP}\n"
+        f'scheduler_poll_s = 0.5\ncontroller_config = "controller.toml"\n'
+        f'tlog_dir = "{tmp / "tlog"}"\n'
+        f'mqtt = "mqtt://{user}:{password}@127.0.0.1:{mqtt_port}"\nfleet = "{fleet}"\n'
+        f'\n[[vehicles]]\nid = "v1"\nconnect = "{vehicle_url}"\n'
+    )
+    return cfg
+
+
+async def start_serve(cfg: Path, cwd: Path) -> asyncio.subprocess.Process:
+    # same cwd both times: the MQTT outbox lives in ./var
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drone_ops.cli", "serve", "--config", str(cfg),
+        "--log-level", "warning", cwd=cwd, env={**os.environ, "PYTHONPATH": REPO},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def until(pred: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:  # another process writes the store: nothing to await but time
+                value = await pred()
+                if value:
+                    return value
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def rows(store: Store, query: Any) -> list[Any]:
+    with read_tx(store.engine) as conn:
+        return list(conn.execute(query).all())
+
+
+def sortie_events(messages: list[Any]) -> Counter[tuple[str, int]]:
+    """(kind, sortie id) of every event message received, duplicates counted."""
+    seen: Counter[tuple[str, int]] = Counter()
+    for m in messages:
+        event = json.loads(bytes(m.payload))
+        if str(event["kind"]).startswith("sortie."):
+            seen[(event["kind"], int(event["body"]["sortie_id"]))] += 1
+    return seen
+
+
+@pytest.mark.timeout(240)
+async def test_controller_killed_mid_sortie_resumes_it_after_restart(
+    sim_fleet: Any, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    fleet_name = f"restart-{uuid.uuid4().hex[:10]}"
+    broker_dir = tmp_path / "mosquitto"
+    broker_dir.mkdir()
+    broker = PrivateBroker(broker_dir, PRIVATE_USERS)  # its port is chosen, not yet listening
+    now = datetime.now(UTC)
+    async with sim_fleet(count=1, speedup=SPEEDUP) as sim, open_store(url) as store:
+        (vehicle,) = sim.builtin_vehicles("watches the vehicle through the kill")
+        await ScheduleBook(store, actor="test").add(
+            Schedule(  # one run, 2 s from now; the next would be in an hour
+                name="once",
+                plan=PlanSource(generator="square", params={"side_m": 300, "alt_m": 20}),
+                interval_s=3600,
+                anchor_utc=now + timedelta(seconds=2),
+                preconditions=Preconditions(min_battery_pct=30),
+                late_grace_s=300,  # a slow start of serve on a loaded box still flies it
+                # the vehicle's home may arrive after serve first sees it: look again soon
+                retry=RetryPolicy(max_attempts=60, delay_s=1.0),
+            ),
+            now=now,
+        )
+        cfg = write_config(
+            tmp_path,
+            store=url,
+            vehicle_url=sim.api_url(0),
+            mqtt_port=broker.port,
+            fleet=fleet_name,
+        )
+        first = await start_serve(cfg, tmp_path)
+        second: asyncio.subprocess.Process | None = None
+        try:
+            # ---- first run: wait until the sortie is open and the vehicle climbing
+            async def flying() -> Any:
+                open_rows = await asyncio.to_thread(
+                    rows, store, select(sorties).where(sorties.c.ended_us.is_(None))
+                )
+                return open_rows if open_rows and vehicle.alt_m() > 5.0 else None
+
+            try:
+                (victim,) = await until(flying, 120, "the scheduled sortie in the air")
+            except AssertionError as exc:
+                first.kill()
+                _, err = await first.communicate()
+                said = [ln for ln in err.decode().splitlines() if "mqtt_bridge" not in ln]
+                runs_now = await ScheduleBook(store).runs("once")
+                raise AssertionError(f"{exc}; runs {runs_now}; serve said: {said[-30:]}") from None
+            assert victim.controller == ME
+            first.send_signal(signal.SIGKILL)  # no shutdown: nothing is closed or released
+            await first.wait()
+            assert vehicle.armed  # still flying its mission, unattended
+
+            (lease,) = await asyncio.to_thread(rows, store, select(controller_leases))
+            assert lease.holder == ME
+            async with Outbox(tmp_path / "var" / f"mqtt-outbox-{ME}.sqlite") as outbox:
+                assert len(outbox) >= 1  # sortie.opened accepted, never delivered
+
+            # ---- restart with the broker up and a subscriber listening
+            broker.start()
+            events_topic = f"drone-ops/{fleet_name}/+/events"
+            async with subscriber(broker.config("watcher", "watcher-secret"), events_topic) as got:
+                second = await start_serve(cfg, tmp_path)
+
+                async def closed() -> Any:
+                    (row,) = await asyncio.to_thread(
+                        rows,
+                        store,
+                        select(sorties).where(sorties.c.sortie_id == victim.sortie_id),
+                    )
+                    return row if row.ended_us is not None else None
+
+                ended = await until(closed, 150, "the restarted controller to close the sortie")
+
+                async def close_announced() -> bool:
+                    return sortie_events(got.messages)[("sortie.closed", victim.sortie_id)] >= 1
+
+                await until(close_announced, 30, "sortie.closed on MQTT")
+                second.send_signal(signal.SIGTERM)
+                async with asyncio.timeout(60):
+                    _, err = await second.communicate()
+                assert second.returncode == 0, err.decode()[-2000:]
+                events = sortie_events(got.messages)
+        finally:
+            for p in (first, second):
+                if p is not None and p.returncode is None:
+                    p.kill()
+                    await p.wait()
+            broker.stop()
+
+        # ---- the record
+        all_sorties = await store.sorties(limit=100)
+        runs = await ScheduleBook(store).runs("once")
+        entries = await store.audit.entries(limit=100_000)
+        report = await verify_store(store)
+        (lease_after,) = await asyncio.to_thread(rows, store, select(controller_leases))
+        raised = await asyncio.to_thread(rows, store, select(incidents))
+        landed_and_disarmed = not vehicle.armed and not vehicle.in_air()
+
+    assert [s.sortie_id for s in all_sorties] == [victim.sortie_id]  # no second sortie
+    assert ended.controller == ME
+    assert ended.outcome == "completed"  # the patrol was flown to the end, unattended
+    assert len(runs) == 1
+    assert runs[0].sortie_id == victim.sortie_id
+    assert runs[0].status == "completed"
+    assert runs[0].finished_utc is not None
+
+    resumed = [e for e in entries if e.action == "sortie.resume_after_restart"]
+    assert [e.target for e in resumed] == [f"sortie:{victim.sortie_id}"]
+    assert not [e for e in entries if e.action == "sortie.take_over"]
+    # the lease came back at once (before the dead process's lease expired), fenced
+    assert resumed[0].time_utc.timestamp() * 1e6 < lease.expires_us
+    assert resumed[0].payload["lease_token"] == lease.fencing_token + 1
+    assert lease_after.fencing_token == lease.fencing_token + 1
+    requests = [
+        e for e in entries if e.action.startswith("command.") and "lease_token" in e.payload
+    ]
+    assert requests
+    assert {e.payload["lease_token"] for e in requests} == {lease.fencing_token}
+    # the plan ends with its own return: the restarted controller only watched
+    assert all(e.seq < resumed[0].seq for e in requests)
+
+    assert report.ok, report.summary()
+    kinds = Counter((i.kind, i.vehicle_id, i.sortie_id) for i in raised)
+    assert all(n == 1 for n in kinds.values()), kinds
+
+    assert events[("sortie.opened", victim.sortie_id)] == 1  # from the outbox, once
+    assert events[("sortie.closed", victim.sortie_id)] == 1
+    assert landed_and_disarmed
