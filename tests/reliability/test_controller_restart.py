@@ -5,7 +5,7 @@ kill leaves the vehicle flying its mission with nobody on the ground (PX4's
 data-link-loss action is off by default: it carries on). The MQTT broker is
 down during the first run, so the `sortie.opened` event serve accepted is
 still in its on-disk outbox when it dies; the broker is started before the
-restart.
+restart. It runs once on a SQLite file and once on PostgreSQL.
 
 What must hold after the restart, with nothing done by hand:
 - the sortie left open is resumed by the same controller (one
@@ -45,6 +45,7 @@ from drone_ops.store.engine import read_tx
 from drone_ops.store.schema import controller_leases, incidents, sorties
 from drone_ops.store.verify import verify_store
 from telemetry.outbox import Outbox
+from tests.scheduler.conftest import pg_url
 from tests.telemetry.telemetry_brokers import PRIVATE_USERS, PrivateBroker, subscriber
 
 pytestmark = pytest.mark.slow
@@ -53,6 +54,7 @@ SPEEDUP = 20.0
 LEASE_TTL_S = 120.0  # far longer than the test: a restart that waited for expiry times out
 ME = "ctl-restart"
 REPO = str(Path(__file__).resolve().parents[2])
+__all__ = ["pg_url"]  # a fixture: a fresh PostgreSQL database per test
 
 
 def write_config(tmp: Path, *, store: str, vehicle_url: str, mqtt_port: int, fleet: str) -> Path:
@@ -106,11 +108,19 @@ def sortie_events(messages: list[Any]) -> Counter[tuple[str, int]]:
     return seen
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The embedded store, and the shared one several controllers would use."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ops.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.mark.timeout(240)
 async def test_controller_killed_mid_sortie_resumes_it_after_restart(
-    sim_fleet: Any, tmp_path: Path
+    sim_fleet: Any, store_url: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    url = store_url
     fleet_name = f"restart-{uuid.uuid4().hex[:10]}"
     broker_dir = tmp_path / "mosquitto"
     broker_dir.mkdir()
