@@ -31,6 +31,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,13 @@ import pytest
 from sqlalchemy import select
 
 from drone_ops.schedule import PlanSource, Preconditions, RetryPolicy, Schedule
-from drone_ops.scheduling import ScheduleBook
+from drone_ops.scheduling import ScheduleBook, load_plan
 from drone_ops.store import Store, open_store
 from drone_ops.store.engine import read_tx
 from drone_ops.store.schema import controller_leases, incidents, sorties
 from drone_ops.store.verify import verify_store
+from missions.formats import save_plan
+from missions.plan import Home, ItemKind
 from telemetry.outbox import Outbox
 from tests.scheduler.conftest import pg_url
 from tests.telemetry.telemetry_brokers import PRIVATE_USERS, PrivateBroker, subscriber
@@ -116,22 +119,49 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.mark.timeout(240)
-async def test_controller_killed_mid_sortie_resumes_it_after_restart(
-    sim_fleet: Any, store_url: str, tmp_path: Path
-) -> None:
-    url = store_url
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the store, the broker and the vehicle say after kill, restart and SIGTERM."""
+
+    victim: Any  # the sortie row as it was when serve was killed
+    lease: Any  # the lease row right after the kill
+    ended: Any  # the sortie row once the restarted serve closed it
+    all_sorties: list[Any]
+    runs: list[Any]
+    entries: list[Any]
+    report: Any
+    lease_after: Any
+    raised: list[Any]
+    events: Counter[tuple[str, int]]
+    landed_and_disarmed: bool
+
+    @property
+    def resumed(self) -> list[Any]:
+        return [e for e in self.entries if e.action == "sortie.resume_after_restart"]
+
+    def requests(self) -> list[Any]:
+        """Fenced command requests (each stamped with the lease token it was sent under)."""
+        return [
+            e
+            for e in self.entries
+            if e.action.startswith("command.") and "lease_token" in e.payload
+        ]
+
+
+async def kill_and_restart(sim: Any, url: str, tmp_path: Path, plan: PlanSource) -> Outcome:
+    """Fly one scheduled sortie under serve, SIGKILL serve once the vehicle climbs,
+    start it again (broker now up), wait until it closes the sortie, SIGTERM it."""
     fleet_name = f"restart-{uuid.uuid4().hex[:10]}"
     broker_dir = tmp_path / "mosquitto"
     broker_dir.mkdir()
     broker = PrivateBroker(broker_dir, PRIVATE_USERS)  # its port is chosen, not yet listening
     now = datetime.now(UTC)
-    async with sim_fleet(count=1, speedup=SPEEDUP) as sim, open_store(url) as store:
-        (vehicle,) = sim.builtin_vehicles("watches the vehicle through the kill")
+    (vehicle,) = sim.builtin_vehicles("watches the vehicle through the kill")
+    async with open_store(url) as store:
         await ScheduleBook(store, actor="test").add(
             Schedule(  # one run, 2 s from now; the next would be in an hour
                 name="once",
-                plan=PlanSource(generator="square", params={"side_m": 300, "alt_m": 20}),
+                plan=plan,
                 interval_s=3600,
                 anchor_utc=now + timedelta(seconds=2),
                 preconditions=Preconditions(min_battery_pct=30),
@@ -208,42 +238,90 @@ async def test_controller_killed_mid_sortie_resumes_it_after_restart(
                     await p.wait()
             broker.stop()
 
-        # ---- the record
-        all_sorties = await store.sorties(limit=100)
-        runs = await ScheduleBook(store).runs("once")
-        entries = await store.audit.entries(limit=100_000)
-        report = await verify_store(store)
         (lease_after,) = await asyncio.to_thread(rows, store, select(controller_leases))
-        raised = await asyncio.to_thread(rows, store, select(incidents))
-        landed_and_disarmed = not vehicle.armed and not vehicle.in_air()
+        return Outcome(
+            victim=victim,
+            lease=lease,
+            ended=ended,
+            all_sorties=await store.sorties(limit=100),
+            runs=await ScheduleBook(store).runs("once"),
+            entries=await store.audit.entries(limit=100_000),
+            report=await verify_store(store),
+            lease_after=lease_after,
+            raised=await asyncio.to_thread(rows, store, select(incidents)),
+            events=events,
+            landed_and_disarmed=not vehicle.armed and not vehicle.in_air(),
+        )
 
-    assert [s.sortie_id for s in all_sorties] == [victim.sortie_id]  # no second sortie
-    assert ended.controller == ME
-    assert ended.outcome == "completed"  # the patrol was flown to the end, unattended
-    assert len(runs) == 1
-    assert runs[0].sortie_id == victim.sortie_id
-    assert runs[0].status == "completed"
-    assert runs[0].finished_utc is not None
 
-    resumed = [e for e in entries if e.action == "sortie.resume_after_restart"]
-    assert [e.target for e in resumed] == [f"sortie:{victim.sortie_id}"]
-    assert not [e for e in entries if e.action == "sortie.take_over"]
+def assert_resumed_and_closed_once(o: Outcome) -> None:
+    """The properties every restart must have, whatever the plan."""
+    sortie_id = o.victim.sortie_id
+    assert [s.sortie_id for s in o.all_sorties] == [sortie_id]  # no second sortie
+    assert o.ended.controller == ME
+    assert o.ended.outcome == "completed"  # the patrol was flown to the end
+    assert len(o.runs) == 1
+    assert o.runs[0].sortie_id == sortie_id
+    assert o.runs[0].status == "completed"
+    assert o.runs[0].finished_utc is not None
+
+    assert [e.target for e in o.resumed] == [f"sortie:{sortie_id}"]
+    assert not [e for e in o.entries if e.action == "sortie.take_over"]
     # the lease came back at once (before the dead process's lease expired), fenced
-    assert resumed[0].time_utc.timestamp() * 1e6 < lease.expires_us
-    assert resumed[0].payload["lease_token"] == lease.fencing_token + 1
-    assert lease_after.fencing_token == lease.fencing_token + 1
-    requests = [
-        e for e in entries if e.action.startswith("command.") and "lease_token" in e.payload
-    ]
-    assert requests
-    assert {e.payload["lease_token"] for e in requests} == {lease.fencing_token}
-    # the plan ends with its own return: the restarted controller only watched
-    assert all(e.seq < resumed[0].seq for e in requests)
+    assert o.resumed[0].time_utc.timestamp() * 1e6 < o.lease.expires_us
+    assert o.resumed[0].payload["lease_token"] == o.lease.fencing_token + 1
+    assert o.lease_after.fencing_token == o.lease.fencing_token + 1
+    before = [e for e in o.requests() if e.seq < o.resumed[0].seq]
+    assert before
+    assert {e.payload["lease_token"] for e in before} == {o.lease.fencing_token}
 
-    assert report.ok, report.summary()
-    kinds = Counter((i.kind, i.vehicle_id, i.sortie_id) for i in raised)
+    assert o.report.ok, o.report.summary()
+    kinds = Counter((i.kind, i.vehicle_id, i.sortie_id) for i in o.raised)
     assert all(n == 1 for n in kinds.values()), kinds
 
-    assert events[("sortie.opened", victim.sortie_id)] == 1  # from the outbox, once
-    assert events[("sortie.closed", victim.sortie_id)] == 1
-    assert landed_and_disarmed
+    assert o.events[("sortie.opened", sortie_id)] == 1  # from the outbox, once
+    assert o.events[("sortie.closed", sortie_id)] == 1
+    assert o.landed_and_disarmed
+
+
+@pytest.mark.timeout(240)
+async def test_controller_killed_mid_sortie_resumes_it_after_restart(
+    sim_fleet: Any, store_url: str, tmp_path: Path
+) -> None:
+    async with sim_fleet(count=1, speedup=SPEEDUP) as sim:
+        o = await kill_and_restart(
+            sim,
+            store_url,
+            tmp_path,
+            PlanSource(generator="square", params={"side_m": 300, "alt_m": 20}),
+        )
+    assert_resumed_and_closed_once(o)
+    # the plan ends with its own return: the restarted controller only watched
+    assert all(e.seq < o.resumed[0].seq for e in o.requests())
+
+
+@pytest.mark.timeout(240)
+async def test_restarted_controller_sends_home_a_vehicle_left_at_its_last_waypoint(
+    sim_fleet: Any, tmp_path: Path
+) -> None:
+    """A plan without a final return: the dead controller would have sent RTL at the
+    end; the vehicle holds at its last waypoint instead, and the restarted one must."""
+    async with sim_fleet(count=1, speedup=SPEEDUP) as sim:
+        (vehicle,) = sim.builtin_vehicles("reads the vehicle's home")
+        lat, lon = vehicle.position()
+        home = Home(lat_deg=lat, lon_deg=lon, amsl_m=vehicle.amsl_m())
+        square = load_plan(
+            PlanSource(generator="square", params={"side_m": 200, "alt_m": 20}),
+            home=home,
+            name="open-ended",
+        )
+        assert square.items[-1].kind is ItemKind.RETURN_TO_LAUNCH
+        plan_file = tmp_path / "open-ended.plan"
+        save_plan(replace(square, items=square.items[:-1]), str(plan_file))
+        o = await kill_and_restart(
+            sim, f"sqlite:///{tmp_path / 'ops.db'}", tmp_path, PlanSource(file=str(plan_file))
+        )
+    assert_resumed_and_closed_once(o)
+    after = [e for e in o.requests() if e.seq > o.resumed[0].seq]
+    assert [e.action for e in after] == ["command.rtl.request"]  # once, and nothing else
+    assert after[0].payload["lease_token"] == o.lease.fencing_token + 1
