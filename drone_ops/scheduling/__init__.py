@@ -14,7 +14,13 @@ from drone_ops.scheduling.book import (
 from drone_ops.scheduling.clock import Clock, ScaledClock, SystemClock
 from drone_ops.scheduling.plans import GENERATORS, check_plan_file, load_plan
 from drone_ops.scheduling.readiness import Selection, not_ready_reason, select_vehicle
-from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler, SchedulerStats
+from drone_ops.scheduling.scheduler import (
+    RunLinkingRecorder,
+    Scheduler,
+    SchedulerStats,
+    SortieChange,
+    SortieListener,
+)
 
 __all__ = [
     "GENERATORS",
@@ -28,6 +34,8 @@ __all__ = [
     "Scheduler",
     "SchedulerStats",
     "Selection",
+    "SortieChange",
+    "SortieListener",
     "StoredSchedule",
     "SystemClock",
     "check_plan_file",
