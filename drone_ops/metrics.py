@@ -20,7 +20,7 @@ Series:
   drone_ops_queue_lag_seconds{bus,subscriber} age of the oldest waiting item
   drone_ops_queue_dropped_total{bus,subscriber}
   drone_ops_sorties_total{outcome}           sorties closed by this controller
-  drone_ops_schedule_runs_total{result}      claimed, flown, skipped, retries, adopted
+  drone_ops_schedule_runs_total{result}      claimed, flown, skipped, retries, adopted, resumed
 """
 
 from __future__ import annotations
