@@ -36,7 +36,7 @@ def test_demo_headless_flies_every_vehicle_and_records_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     var = tmp_path / "var"
-    code = main(["demo", "--headless", "--count", "2", "--speedup", "10", "--var", str(var)])
+    code = main(["demo", "--headless", "--count", "2", "--speedup", "25", "--var", str(var)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "2/2 sorties completed" in out
@@ -55,7 +55,7 @@ def test_fly_sim_exits_zero_when_landed_and_disarmed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = _plan_file(tmp_path)
-    code = main(["fly", str(plan), "--sim", "--speedup", "10", "--tlog-dir", str(tmp_path)])
+    code = main(["fly", str(plan), "--sim", "--speedup", "25", "--tlog-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "item 4/4" in out
