@@ -15,6 +15,13 @@ appends an audit entry in its own transaction and that entry's hash is unique
 after COMMIT was sent the question is settled by looking the hash up once the
 store answers again: found, the write happened and `recover` rebuilds its
 result from the committed rows; not found, it is retried.
+
+Some work is safe to repeat whatever an earlier attempt did, because it looks
+at what is there before changing it (closing a sortie only closes an open one;
+a lease renewal sets the same holder and token again; a lease check only
+reads). Such calls pass `repeatable=True`: an attempt in doubt is simply tried
+again, also when it carried no audit entry to look up (closing a sortie that
+is already closed appends none).
 """
 
 from __future__ import annotations
@@ -115,12 +122,16 @@ async def durable_call(
     fn: Callable[[], T],
     *,
     what: str,
-    recover: Recover[T],
+    recover: Recover[T] | None = None,
+    repeatable: bool = False,
+    not_done: str = "was not written",
 ) -> T:
     """Run one write transaction (`fn`, blocking, in a worker thread) exactly once.
 
-    `what` names the write in the error after `config.outage_s`; `recover`
-    rebuilds the result when an attempt whose answer was lost did commit.
+    `what` names the write in the error after `config.outage_s` (`not_done`
+    says what became of it); `recover` rebuilds the result when an attempt
+    whose answer was lost did commit; `repeatable`: `fn` may simply be run
+    again after such an attempt (see the module docstring).
     """
     deadline = time.monotonic() + config.outage_s
     delay = _FIRST_RETRY_S
@@ -129,7 +140,7 @@ async def durable_call(
     try:
         while True:
             try:
-                if in_doubt is not None:
+                if in_doubt is not None and recover is not None:
                     done = await asyncio.to_thread(_settle, engine, config, in_doubt, recover)
                     if done:
                         log.info("%s: committed before the store went away", what)
@@ -137,17 +148,20 @@ async def durable_call(
                     in_doubt = None
                 return await asyncio.to_thread(_attempt_once, config, fn)
             except _InDoubt as doubt:
-                if doubt.entry is None:
+                if doubt.entry is not None and recover is not None:
+                    in_doubt, error = doubt.entry, doubt.error
+                elif repeatable:
+                    error = doubt.error  # the next attempt sees what this one did
+                else:
                     raise StoreUnreachableError(
                         f"{what} may or may not have been written: the store went away while "
                         f"committing ({doubt.error}); check before repeating it"
                     ) from doubt.error
-                in_doubt, error = doubt.entry, doubt.error
             except (StoreUnreachableError, StoreLockedError) as exc:
                 error = exc
             if time.monotonic() >= deadline:
                 outage.stats.given_up += 1
-                fate = "was not written" if in_doubt is None else "may have been written"
+                fate = not_done if in_doubt is None else "may have been written"
                 raise StoreUnreachableError(
                     f"{what} {fate}: the store stayed unavailable for "
                     f"{config.outage_s:g} s ({error})"

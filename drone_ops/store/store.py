@@ -148,15 +148,29 @@ class Store:
 
         return await asyncio.to_thread(call)
 
-    async def run_durable(self, fn: Callable[[], T], *, what: str, recover: Recover[T]) -> T:
+    async def run_durable(
+        self,
+        fn: Callable[[], T],
+        *,
+        what: str,
+        recover: Recover[T] | None = None,
+        repeatable: bool = False,
+    ) -> T:
         """Run one write transaction that appends an audit entry, exactly once.
 
         It waits out an outage of up to `config.outage_s`, then raises a
         one-line `StoreUnreachableError` naming `what`; `recover` rebuilds the
-        result from the committed rows when an attempt's answer was lost.
+        result from the committed rows when an attempt's answer was lost, or
+        `repeatable` says `fn` itself finds what such an attempt did.
         """
         return await durable_call(
-            self.engine, self.config, self.outage, fn, what=what, recover=recover
+            self.engine,
+            self.config,
+            self.outage,
+            fn,
+            what=what,
+            recover=recover,
+            repeatable=repeatable,
         )
 
     # ------------------------------------------------------------ vehicles, sorties
@@ -265,8 +279,13 @@ class Store:
                 conn.execute(select(sorties).where(sorties.c.sortie_id == sortie_id)).one()
             )
 
+        # Repeatable: `work` closes only an open row, so a retry after a lost COMMIT
+        # answer finds the row closed and returns it, with or without its entry.
         record = await self.run_durable(
-            work, what=f"close of sortie {sortie_id} ({result.value})", recover=reload
+            work,
+            what=f"close of sortie {sortie_id} ({result.value})",
+            recover=reload,
+            repeatable=True,
         )
         if self._open_sorties.get(record.vehicle_id) == sortie_id:
             del self._open_sorties[record.vehicle_id]

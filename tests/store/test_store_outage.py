@@ -134,3 +134,22 @@ async def test_a_write_whose_commit_answer_was_lost_happens_exactly_once(
         assert store.outage.stats.retries == 1
         report = await verify_store(store)
         assert report.ok, report.summary()
+
+
+async def test_closing_a_closed_sortie_again_when_the_commit_answer_is_lost_returns_it(
+    pg_url: str,
+) -> None:
+    """A second close (the first one's answer was lost past the bound, say) finds the
+    row closed and appends nothing; its own COMMIT answer lost must not make it fail:
+    the transaction changed nothing, so trying again is safe."""
+    async with open_store(StoreConfig(url=pg_url)) as store:
+        sortie_id = await store.open_sortie(vehicle_id="v1", plan_name="p", plan_json={})
+        first = await store.close_sortie(sortie_id, outcome=SortieOutcome.COMPLETED)
+        with commit_answer_lost(store, committed=True) as calls:
+            again = await store.close_sortie(sortie_id, outcome=SortieOutcome.COMPLETED)
+        assert calls == [1]
+        assert again == first
+        actions = [e.action for e in await store.audit.entries()]
+        assert actions == ["sortie.open", "sortie.close"]
+        report = await verify_store(store)
+        assert report.ok, report.summary()
