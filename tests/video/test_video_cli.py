@@ -21,7 +21,7 @@ def test_demo_with_video_files_verified_clip_and_snapshot_for_its_incident(
 ) -> None:
     var = tmp_path / "var"
     code = main(
-        ["demo", "--headless", "--video", "--count", "1", "--speedup", "10",
+        ["demo", "--headless", "--video", "--count", "1", "--speedup", "25",
          "--var", str(var), "--video-pre", "2", "--video-post", "2"]
     )  # fmt: skip
     out, err = capsys.readouterr()
