@@ -32,6 +32,7 @@ from drone_ops.sortie import MemorySortieRecorder, SortieOutcome
 from tests.controller.conftest import patrol
 
 SPEEDUP = 10.0
+FLY_SPEEDUP = 25.0  # for the patrol: its wall time is simulated flight
 _ARM = 400
 _REQUEST_MESSAGE = 512
 
@@ -53,8 +54,10 @@ def _mav(key: bytes | None, *, sysid: int = 250, link_id: int = 3) -> Any:
 
 
 @asynccontextmanager
-async def _controller(sim: Any, key: bytes | None) -> AsyncIterator[tuple[Fleet, VehicleSession]]:
-    cfg = ControllerConfig().scaled(SPEEDUP)
+async def _controller(
+    sim: Any, key: bytes | None, speedup: float = SPEEDUP
+) -> AsyncIterator[tuple[Fleet, VehicleSession]]:
+    cfg = ControllerConfig().scaled(speedup)
     async with Fleet(audit=MemoryAuditLog(), config=cfg, recorder=MemorySortieRecorder()) as fleet:
         session = await fleet.add_vehicle(
             "v1", f"udpin://127.0.0.1:{sim.api_port(0)}", signing_key=key
@@ -100,9 +103,9 @@ def test_our_signer_and_pymavlink_agree() -> None:
 
 async def test_signed_controller_flies_a_signing_simulator(sim_fleet: Any) -> None:
     key = secrets.token_bytes(32)
-    async with sim_fleet(count=1, speedup=SPEEDUP, signing_key=key) as sim:
+    async with sim_fleet(count=1, speedup=FLY_SPEEDUP, signing_key=key) as sim:
         signing = sim.fleet.signing[0]
-        async with _controller(sim, key) as (fleet, session):
+        async with _controller(sim, key, FLY_SPEEDUP) as (fleet, session):
             plan = patrol(session, north_m=20.0, east_m=15.0)
             fleet.start_sortie("v1", plan)
             result = await fleet.sortie_result("v1")
