@@ -27,6 +27,25 @@ the single-controller embedded case.
 Times are integer microseconds since the epoch from an injectable clock
 (`now_us`): leases are about real processes dying, so production uses the
 wall clock; tests may pass their own.
+
+A store outage (a PostgreSQL restart) is ridden out like the store's own
+durable writes (`drone_ops.store.durable`), bounded by `StoreConfig.outage_s`:
+- the fence before a command waits for the store and then checks against it,
+  so the command is delayed, never sent unchecked. If the lease ran out
+  meanwhile, the check renews it when the row still names us with our token
+  (nobody took it: see above); if another controller took it over, the token
+  differs and the command is refused, as always;
+- renewal keeps trying each round, and the keeper keeps a lease it could not
+  renew even past its expiry while the store is unreachable: no other
+  controller can take a lease over without the store either, and every
+  command is checked against the store first. Only when renewal has failed
+  for `outage_s` and the lease has expired is it given up (one warning line);
+- past the bound the fence fails with one `StoreUnreachableError` line naming
+  the vehicle; the command is not sent.
+These calls are safe to repeat after a lost COMMIT answer (`repeatable`):
+a check only reads, a renewal or release sets the same values again, and an
+acquire repeated finds the row already ours (at worst with a token one higher,
+which only fences out more).
 """
 
 from __future__ import annotations
@@ -34,10 +53,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,7 +67,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from drone_ops.audit import AuditEntry, AuditLog
 from drone_ops.errors import DroneOpsError
-from drone_ops.store.engine import read_tx, write_tx
+from drone_ops.store.config import StoreConfig
+from drone_ops.store.durable import StoreOutage, durable_call
+from drone_ops.store.engine import read_tx, translate_errors, write_tx
+from drone_ops.store.errors import StoreError
 from drone_ops.store.records import now_us as wall_now_us
 from drone_ops.store.schema import controller_leases
 
@@ -67,6 +90,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 NowUs = Callable[[], int]
+T = TypeVar("T")
 
 
 class LeaseError(DroneOpsError):
@@ -215,8 +239,11 @@ class LeaseKeeper:
 
     Use as `async with LeaseKeeper.running(engine, holder=...) as keeper:`. The
     renewal task renews every lease each `ttl_s / 3`; a lease that cannot be
-    renewed (taken over, or the store unreachable until it expired) is dropped
-    and `on_lost(vehicle_id)` is called: the owner stops commanding it.
+    renewed (taken over, or the store unreachable for `config.outage_s` and
+    the lease expired) is dropped and `on_lost(vehicle_id)` is called: the
+    owner stops commanding it. `config` is the store's (its `outage_s` bounds
+    the waits, its URL names the store in messages); `outage` is shared with
+    the store's durable writes so status displays see one outage.
     """
 
     def __init__(
@@ -227,6 +254,8 @@ class LeaseKeeper:
         ttl_s: float = 10.0,
         now_us: NowUs = wall_now_us,
         on_lost: Callable[[str], None] | None = None,
+        config: StoreConfig | None = None,
+        outage: StoreOutage | None = None,
     ) -> None:
         _ttl_us(ttl_s)
         self._engine = engine
@@ -234,7 +263,10 @@ class LeaseKeeper:
         self.ttl_s = ttl_s
         self._now_us = now_us
         self._on_lost = on_lost
+        self._config = config or StoreConfig(url=engine.url.render_as_string(hide_password=False))
+        self.outage = outage or StoreOutage()
         self._leases: dict[str, Lease] = {}
+        self._failing_since: dict[str, float] = {}  # vehicle -> monotonic s renewal began failing
         self._ever_held: set[str] = set()  # first acquire per vehicle takes a fresh token
         self._lock = asyncio.Lock()
         self._renewed = asyncio.Condition()
@@ -250,8 +282,18 @@ class LeaseKeeper:
         ttl_s: float = 10.0,
         now_us: NowUs = wall_now_us,
         on_lost: Callable[[str], None] | None = None,
+        config: StoreConfig | None = None,
+        outage: StoreOutage | None = None,
     ) -> AsyncIterator[LeaseKeeper]:
-        keeper = cls(engine, holder=holder, ttl_s=ttl_s, now_us=now_us, on_lost=on_lost)
+        keeper = cls(
+            engine,
+            holder=holder,
+            ttl_s=ttl_s,
+            now_us=now_us,
+            on_lost=on_lost,
+            config=config,
+            outage=outage,
+        )
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(keeper._renew_loop(), name=f"lease-renew:{holder}")
             try:
@@ -275,12 +317,31 @@ class LeaseKeeper:
         return lease.token
 
     # ---------------------------------------------------------------- actions
+    async def _waiting(self, fn: Callable[[], T], *, what: str, not_done: str) -> T:
+        """Run `fn` (blocking, repeatable) in a worker thread; wait out an outage."""
+        return await durable_call(
+            self._engine,
+            self._config,
+            self.outage,
+            fn,
+            what=what,
+            repeatable=True,
+            not_done=not_done,
+        )
+
     async def acquire(self, vehicle_id: str) -> Lease | None:
         """Take the vehicle's lease if free, expired or already ours; None if another
-        controller holds it. The first acquire of a vehicle takes a new token."""
+        controller holds it. The first acquire of a vehicle takes a new token.
+
+        It waits out a short store outage; past the bound it raises a one-line
+        `StoreUnreachableError`."""
         async with self._lock:
             fresh = vehicle_id not in self._ever_held
-            lease = await asyncio.to_thread(self._acquire_sync, vehicle_id, fresh)
+            lease = await self._waiting(
+                lambda: self._acquire_sync(vehicle_id, fresh),
+                what=f"the lease on vehicle {vehicle_id}",
+                not_done="was not taken",
+            )
             if lease is not None:
                 self._leases[vehicle_id] = lease
                 self._ever_held.add(vehicle_id)
@@ -298,53 +359,112 @@ class LeaseKeeper:
             )
 
     async def verify(self, vehicle_id: str) -> int:
-        """The fence: check the token against the store right before a command; returns it."""
+        """The fence: check the token against the store right before a command; returns it.
+
+        While the store is unreachable this waits (up to `outage_s`, then a
+        one-line `StoreUnreachableError`): the command is delayed, not sent
+        unchecked. A lease that expired meanwhile but that nobody took over is
+        renewed here with the same token; one taken over raises LeaseLostError.
+        """
         lease = self._leases.get(vehicle_id)
         if lease is None:
             self.token(vehicle_id)  # raises with the message
             raise AssertionError("unreachable")  # pragma: no cover
         try:
-            await asyncio.to_thread(self._check_sync, lease)
+            renewed = await self._waiting(
+                lambda: self._fence_sync(lease),
+                what=f"the lease check before a command to vehicle {vehicle_id}",
+                not_done="could not be made (the command was not sent)",
+            )
         except LeaseLostError:
             self._drop(vehicle_id)
             raise
+        if renewed is not None and vehicle_id in self._leases:
+            self._leases[vehicle_id] = renewed
+            self._failing_since.pop(vehicle_id, None)
         return lease.token
 
-    def _check_sync(self, lease: Lease) -> None:
+    def _fence_sync(self, lease: Lease) -> Lease | None:
+        """Check the lease; if that fails, renew it if it is still ours (same holder and
+        token: it only ran out). None: valid as it was; else the renewed lease."""
         with read_tx(self._engine) as conn:
-            check(conn, lease, now_us=self._now_us())
+            try:
+                check(conn, lease, now_us=self._now_us())
+                return None
+            except LeaseLostError:
+                pass
+        with write_tx(self._engine) as conn:
+            return renew(conn, lease, now_us=self._now_us(), ttl_s=self.ttl_s)
 
     async def release(self, vehicle_id: str) -> None:
+        """Give the lease up now. One attempt: if the store cannot take it, the lease
+        simply expires after `ttl_s` (a warning says so); this never raises a store
+        error, since it runs in cleanup paths where the vehicle already is safe."""
         async with self._lock:
             lease = self._leases.pop(vehicle_id, None)
+            self._failing_since.pop(vehicle_id, None)
             if lease is not None:
-                await asyncio.to_thread(self._release_sync, lease)
+                try:
+                    await asyncio.to_thread(self._release_sync, lease)
+                except (StoreError, SQLAlchemyError) as exc:
+                    log.warning(
+                        "lease on %s not released (it expires by itself in %g s): %s",
+                        vehicle_id,
+                        self.ttl_s,
+                        _one_line(exc),
+                    )
 
     async def release_all(self) -> None:
         for vehicle_id in list(self._leases):
             await self.release(vehicle_id)
 
     def _release_sync(self, lease: Lease) -> None:
-        with write_tx(self._engine) as conn:
+        with translate_errors(self._config), write_tx(self._engine) as conn:
             release(conn, lease)
 
     async def renew_all(self) -> None:
-        """Renew every held lease now (the background task calls this periodically)."""
+        """Renew every held lease now (the background task calls this periodically).
+
+        One attempt per lease per round. While the store is unreachable a lease
+        is kept, even past its expiry, until renewal has failed for `outage_s`
+        (see the module docstring for why that is safe).
+        """
         async with self._lock:
             for vehicle_id, lease in list(self._leases.items()):
                 try:
                     self._leases[vehicle_id] = await asyncio.to_thread(self._renew_sync, lease)
+                    if self._failing_since.pop(vehicle_id, None) is not None:
+                        log.info("lease on %s renewed again", vehicle_id)
                 except LeaseLostError as exc:
                     log.warning("%s", exc)
                     self._drop(vehicle_id)
-                except (DroneOpsError, SQLAlchemyError) as exc:  # store down: retry until expiry
-                    log.warning("lease renewal for %s failed: %s", vehicle_id, exc)
-                    if not lease.valid_at(self._now_us()):
-                        self._drop(vehicle_id)
+                except (DroneOpsError, SQLAlchemyError) as exc:
+                    self._renewal_failed(vehicle_id, lease, exc)
 
         async with self._renewed:
             self.renewals += 1
             self._renewed.notify_all()
+
+    def _renewal_failed(self, vehicle_id: str, lease: Lease, exc: Exception) -> None:
+        now = time.monotonic()
+        since = self._failing_since.setdefault(vehicle_id, now)
+        failing_s = now - since
+        if failing_s == 0:  # once per outage at warning level, not every round
+            log.warning(
+                "lease on %s not renewed; trying again for up to %g s: %s",
+                vehicle_id,
+                self._config.outage_s,
+                _one_line(exc),
+            )
+        if failing_s >= self._config.outage_s and not lease.valid_at(self._now_us()):
+            log.warning(
+                "lease on %s given up: the store stayed unavailable for %.0f s and the lease "
+                "expired; %s stops commanding that vehicle",
+                vehicle_id,
+                failing_s,
+                self.holder,
+            )
+            self._drop(vehicle_id)
 
     async def wait_renewed(self, rounds: int = 1) -> None:
         """Wait until `rounds` more renewal rounds have completed."""
@@ -353,10 +473,11 @@ class LeaseKeeper:
             await self._renewed.wait_for(lambda: self.renewals >= target)
 
     def _renew_sync(self, lease: Lease) -> Lease:
-        with write_tx(self._engine) as conn:
+        with translate_errors(self._config), write_tx(self._engine) as conn:
             return renew(conn, lease, now_us=self._now_us(), ttl_s=self.ttl_s)
 
     def _drop(self, vehicle_id: str) -> None:
+        self._failing_since.pop(vehicle_id, None)
         if self._leases.pop(vehicle_id, None) is not None and self._on_lost is not None:
             self._on_lost(vehicle_id)
 
@@ -364,6 +485,12 @@ class LeaseKeeper:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
             await self.renew_all()
+
+
+def _one_line(exc: BaseException) -> str:
+    """A driver error's first line (store errors are one line already)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class FencedAuditLog:

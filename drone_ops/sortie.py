@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from drone_ops.audit import AuditLog
 from drone_ops.commands import CommandFailed, LinkDown, VehicleError
 from drone_ops.geofence import distance_m
+from drone_ops.lease import LeaseLostError
 from drone_ops.link.policy import LinkState
 from drone_ops.preflight import PreflightFailed, run_preflight
 from drone_ops.session import MissionMismatch, VehicleSession
@@ -313,6 +314,11 @@ class Sortie:
                 reason = str(exc)
                 if not refused:
                     await self._safe_return()
+            except LeaseLostError as exc:  # another controller commands it now: hands off
+                before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
+                refused = self.phase in before and not s.state.in_air
+                outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
+                reason = str(exc)
             except StoreError as exc:  # the store stayed down past its bound (one-line reason)
                 before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
                 refused = self.phase in before and not s.state.in_air

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Iterator
 
 import pytest
 
-from drone_ops.lease import Lease, LeaseKeeper, LeaseLostError, acquire, check, current, renew
-from drone_ops.store import Store
-from drone_ops.store.engine import read_tx, write_tx
+from drone_ops.audit import MemoryAuditLog
+from drone_ops.lease import (
+    FencedAuditLog,
+    Lease,
+    LeaseKeeper,
+    LeaseLostError,
+    acquire,
+    check,
+    current,
+    renew,
+)
+from drone_ops.store import Store, StoreConfig, StoreUnreachableError, open_store
+from drone_ops.store.engine import make_engine, read_tx, write_tx
+from tests.store.store_helpers import PG_BIN, PrivatePostgres
 
 S = 1_000_000  # µs
 
@@ -116,9 +129,6 @@ def test_racing_controllers_on_postgresql_get_exactly_one_lease(pg_store: Store)
 
 
 async def test_fenced_audit_stamps_the_token_and_refuses_after_take_over(store: Store) -> None:
-    from drone_ops.audit import MemoryAuditLog
-    from drone_ops.lease import FencedAuditLog
-
     clock = ManualClock()
     inner = MemoryAuditLog()
     async with LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=5, now_us=clock) as keeper:
@@ -163,3 +173,161 @@ async def test_a_restarted_controller_takes_its_own_lease_at_once_and_fences_the
             with pytest.raises(LeaseLostError):
                 await old.verify("v1")  # the earlier incarnation is fenced out
             assert await new.verify("v1") == lease.token
+
+
+# ---------------------------------------------------------------- a PostgreSQL restart
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own on a free port, which it stops and starts."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+def _row(store: Store) -> Lease | None:
+    with read_tx(store.engine) as conn:
+        return current(conn, "v1")
+
+
+async def test_the_fence_waits_out_a_restart_and_renews_a_lease_that_ran_out_meanwhile(
+    private_pg: PrivatePostgres,
+) -> None:
+    """Down longer than the lease: renewal keeps the lease (nobody can take it without
+    the store), the command waits at the fence, and once the store is back the fence
+    finds the row still ours with our token and renews it: same token, no error."""
+    clock = ManualClock()
+    lost: list[str] = []
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=1, outage_s=120)
+    async with (
+        open_store(config) as store,
+        LeaseKeeper.running(
+            store.engine, holder="ctl-a", ttl_s=5, now_us=clock, on_lost=lost.append, config=config
+        ) as keeper,
+    ):
+        lease = await keeper.acquire("v1")
+        assert lease is not None
+        audit = FencedAuditLog(MemoryAuditLog(), keeper)
+        await asyncio.to_thread(private_pg.stop)
+        await keeper.renew_all()  # fails: kept, with a warning
+        clock.now += 6 * S  # past the expiry while the store is down
+        await keeper.renew_all()
+        assert keeper.held()["v1"] == lease
+        request = asyncio.create_task(
+            audit.append(actor="a", action="command.rtl.request", target="vehicle:v1", payload={})
+        )
+        await keeper.outage.waiting.wait()  # retrying, not failing
+        assert not request.done()
+        assert "cannot reach the store" in (keeper.outage.stats.last_error or "")
+        await asyncio.to_thread(private_pg.start)
+        entry = await request
+        assert entry.payload["lease_token"] == lease.token
+        assert lost == []
+        row = await asyncio.to_thread(_row, store)
+        assert row is not None
+        assert row.token == lease.token
+        assert row.expires_us == clock.now + 5 * S  # renewed by the fence
+        assert keeper.held()["v1"].expires_us == row.expires_us
+
+
+class TakeOverOnFirstLook(ManualClock):
+    """Once armed, the first read of the clock (ctl-a's first look at the restarted
+    store) lets ctl-b take the expired lease first, through its own connection."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.engine = make_engine(StoreConfig(url=url))
+        self.armed = False
+        self.taken: Lease | None = None
+
+    def __call__(self) -> int:
+        if self.armed:
+            self.armed = False
+            with write_tx(self.engine) as conn:
+                self.taken = acquire(
+                    conn, vehicle_id="v1", holder="ctl-b", now_us=self.now, ttl_s=5
+                )
+        return self.now
+
+
+async def test_a_lease_taken_over_during_the_outage_is_refused_at_the_fence(
+    private_pg: PrivatePostgres,
+) -> None:
+    clock = TakeOverOnFirstLook(private_pg.url)
+    lost: list[str] = []
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=1, outage_s=120)
+    inner = MemoryAuditLog()
+    try:
+        async with (
+            open_store(config) as store,
+            LeaseKeeper.running(
+                store.engine,
+                holder="ctl-a",
+                ttl_s=5,
+                now_us=clock,
+                on_lost=lost.append,
+                config=config,
+            ) as keeper,
+        ):
+            lease = await keeper.acquire("v1")
+            assert lease is not None
+            audit = FencedAuditLog(inner, keeper)
+            await asyncio.to_thread(private_pg.stop)
+            clock.now += 6 * S
+            request = asyncio.create_task(
+                audit.append(
+                    actor="a", action="command.rtl.request", target="vehicle:v1", payload={}
+                )
+            )
+            await keeper.outage.waiting.wait()
+            clock.armed = True
+            await asyncio.to_thread(private_pg.start)
+            with pytest.raises(LeaseLostError):
+                await request
+            assert clock.taken is not None
+            assert clock.taken.token == lease.token + 1
+            assert lost == ["v1"]
+            assert "v1" not in keeper.held()
+            assert await asyncio.to_thread(_row, store) == clock.taken  # ours was not renewed
+    finally:
+        clock.engine.dispose()
+    assert inner.entries == []  # the command was never recorded, so never sent
+
+
+async def test_past_the_bound_the_fence_and_the_renewal_give_up_in_one_line(
+    private_pg: PrivatePostgres,
+) -> None:
+    clock = ManualClock()
+    lost: list[str] = []
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=1, outage_s=0.5)
+    inner = MemoryAuditLog()
+    async with (
+        open_store(config) as store,
+        LeaseKeeper.running(
+            store.engine, holder="ctl-a", ttl_s=5, now_us=clock, on_lost=lost.append, config=config
+        ) as keeper,
+    ):
+        assert await keeper.acquire("v1") is not None
+        audit = FencedAuditLog(inner, keeper)
+        await asyncio.to_thread(private_pg.stop)
+        await keeper.renew_all()  # the first failure: the renewal starts counting
+        with pytest.raises(StoreUnreachableError) as failed:
+            await audit.append(
+                actor="a", action="command.arm.request", target="vehicle:v1", payload={}
+            )
+        message = str(failed.value)
+        assert "\n" not in message
+        assert "lease check before a command to vehicle v1 could not be made" in message
+        assert "unavailable for 0.5 s" in message
+        assert lost == []  # not expired yet: kept
+        clock.now += 6 * S
+        await keeper.renew_all()  # failing for > 0.5 s (the append waited that) and expired
+        assert lost == ["v1"]
+        assert keeper.held() == {}
+    assert inner.entries == []
