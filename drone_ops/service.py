@@ -30,6 +30,8 @@ Configuration (TOML):
     metrics_addr = "127.0.0.1"
     leases = true                            # default: on for PostgreSQL, off for SQLite
     lease_ttl_s = 10
+    outage_s = 30                            # how long store writes and lease checks wait
+                                             # for an unreachable store (a restart) first
     tlog_dir = "var/tlog"
     mqtt = "mqtt://127.0.0.1:1883"           # optional telemetry bridge
     fleet = "default"                        # MQTT fleet name
@@ -54,6 +56,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import tomllib
@@ -149,6 +152,9 @@ class ServiceConfig:
     metrics_addr: str = "127.0.0.1"
     leases: bool | None = None  # None: on for PostgreSQL, off for SQLite
     lease_ttl_s: float = 10.0
+    # A store outage shorter than this (a PostgreSQL restart) delays writes and
+    # commands instead of failing them; see drone_ops.store.durable.
+    outage_s: float = 30.0
     tlog_dir: Path | None = Path("var/tlog")
     mqtt: str | None = None
     fleet: str = "default"
@@ -163,6 +169,8 @@ class ServiceConfig:
             raise ServiceError(f"metrics_port {self.metrics_port} is not a TCP port (or -1: off)")
         if not self.lease_ttl_s > 0:
             raise ServiceError(f"lease_ttl_s {self.lease_ttl_s} must be > 0")
+        if not (math.isfinite(self.outage_s) and self.outage_s >= 0):
+            raise ServiceError(f"outage_s {self.outage_s} must be a number of seconds >= 0")
         ids = [v.vehicle_id for v in self.vehicles]
         if len(set(ids)) != len(ids):
             raise ServiceError("[[vehicles]] lists a vehicle id twice")
@@ -181,6 +189,7 @@ _SERVICE_KEYS = {
     "metrics_addr",
     "leases",
     "lease_ttl_s",
+    "outage_s",
     "tlog_dir",
     "mqtt",
     "fleet",
@@ -225,6 +234,11 @@ def load_service_config(path: str | Path) -> ServiceConfig:
         if isinstance(speedup, bool) or not isinstance(speedup, int | float):
             raise ServiceError(f"config {p}: [service] speedup must be a number")
         controller = controller.scaled(float(speedup))
+    if "outage_s" in svc:
+        outage = svc["outage_s"]
+        if isinstance(outage, bool) or not isinstance(outage, int | float):
+            raise ServiceError(f"config {p}: [service] outage_s must be a number of seconds")
+        svc["outage_s"] = float(outage)
     if "tlog_dir" in svc:
         if not isinstance(svc["tlog_dir"], str):
             raise ServiceError(f"config {p}: [service] tlog_dir must be a path string")
@@ -344,7 +358,9 @@ async def running_service(
     # (a simulator's speedup only scales the controller's vehicle timeouts).
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(config.store))
+        store = await stack.enter_async_context(
+            open_store(StoreConfig(url=config.store, outage_s=config.outage_s))
+        )
         capture = await _start_video(
             stack, config, store, extra_video or {}, camera_now_us, camera_speedup
         )
@@ -354,7 +370,13 @@ async def running_service(
         audit: AuditLog = store.audit
         if config.use_leases:
             keeper = await stack.enter_async_context(
-                LeaseKeeper.running(store.engine, holder=me, ttl_s=config.lease_ttl_s)
+                LeaseKeeper.running(
+                    store.engine,
+                    holder=me,
+                    ttl_s=config.lease_ttl_s,
+                    config=store.config,  # the fence waits out an outage as writes do
+                    outage=store.outage,
+                )
             )
             audit = FencedAuditLog(store.audit, keeper)
         sample_bus: Bus[TelemetrySample] = Bus()
