@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -113,7 +114,12 @@ def controller(sim_fleet: Any, tmp_path: Path) -> ControllerFactory:
                 )
                 for i in range(count):
                     url = f"udpin://127.0.0.1:{fut.api_port(i)}"
-                    c.sessions.append(await fleet.add_vehicle(f"v{i + 1}", url))
+                    c.sessions.append(await fleet.add_vehicle(f"v{i + 1}", url, wait=False))
+                # connected together, as `serve` and `status` do: MAVSDK discovery is
+                # ~0.5 s per vehicle, so ten in a row cost 5 s of every fleet test
+                async with asyncio.TaskGroup() as tg:
+                    for s in c.sessions:
+                        tg.create_task(s.wait_connected(), name=f"connect-{s.vehicle_id}")
                 for s in c.sessions:
                     await s.wait_for(
                         lambda st: st.home is not None and st.health_ok is not None, timeout_s=10
