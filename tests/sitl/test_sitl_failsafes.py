@@ -175,7 +175,7 @@ async def test_data_link_loss_returns_and_is_reported_on_regain(sim_fleet: Any) 
             await set_param_acked(gcs, "NAV_DLL_ACT", 2, integer=True)
             await set_param_acked(gcs, "COM_DL_LOSS_T", 5, integer=True)
             await take_off(gcs, 10.0)
-            vehicle.set_link_down(120.0)  # simulated seconds: 6 s wall at 20x
+            vehicle.set_link_down(60.0)  # simulated seconds: > COM_DL_LOSS_T; 3 s wall at 20x
             await fleet.wait_until(lambda: vehicle.link_lost, 30)
             assert vehicle.mode.name == "AUTO_RTL"
             # The link comes back; our heartbeat tells the vehicle so.
