@@ -19,6 +19,11 @@ single-controller case.
 Run statuses: `claimed` → `flying` (sortie recorded) → the sortie's outcome
 (`completed`, `aborted`, `failsafe`, `link_lost`, `refused`, `crashed`,
 `error`); or `skipped` with the reason in `detail`.
+
+A run's changes after the claim (started, finished, skipped, a retry noted)
+are accountability records like a sortie's: they wait out a short store
+outage and are written exactly once (`Store.run_durable`), so a PostgreSQL
+restart mid-sortie does not leave the run `claimed` or `flying` for ever.
 """
 
 from __future__ import annotations
@@ -112,6 +117,10 @@ def _stored(row: Any) -> StoredSchedule:
         next_due_utc=None if row.next_due_us is None else dt_from_us(int(row.next_due_us)),
         created_utc=dt_from_us(int(row.created_us)),
     )
+
+
+def _nothing(_conn: Connection, _entry: Any) -> None:
+    """A run change whose commit was in doubt did commit: nothing to rebuild."""
 
 
 def _insert_run(conn: Connection, **values: Any) -> int | None:
@@ -378,6 +387,8 @@ class ScheduleBook:
 
     # ------------------------------------------------------------ run outcomes
     async def _set_run(self, run_id: int, action: str, **values: Any) -> None:
+        """One change of a run with its audit entry, waiting out a short outage."""
+
         def work() -> None:
             with write_tx(self.store.engine) as conn:
                 conn.execute(
@@ -391,7 +402,7 @@ class ScheduleBook:
                     payload={k: v for k, v in values.items() if k != "finished_us"},
                 )
 
-        await self.store.run(work)
+        await self.store.run_durable(work, what=f"{action} of run {run_id}", recover=_nothing)
 
     async def run_started(self, run_id: int, *, sortie_id: int, holder: str) -> None:
         await self._set_run(
@@ -447,7 +458,10 @@ class ScheduleBook:
                         payload={"status": outcome, "detail": detail},
                     )
 
-        await self.store.run(work)
+        # repeatable: only a run not finished yet is changed
+        await self.store.run_durable(
+            work, what=f"end of the run of sortie {sortie_id}", repeatable=True
+        )
 
     async def abandon_unstarted_runs(self, *, holder: str, now: datetime, detail: str) -> int:
         """Record as skipped the runs `holder` claimed but never started flying.

@@ -8,7 +8,11 @@ Each claimed run becomes a named task: choose the fullest ready vehicle of
 the schedule (see `readiness`), take its lease (when controllers share a
 store), fly the plan through `Fleet` and record the outcome on the run. When
 no vehicle is ready the run is retried per the schedule's retry policy, and
-finally recorded as skipped with the reason for every candidate.
+finally recorded as skipped with the reason for every candidate. A sortie
+the store could not open (down past `outage_s`) was never flown: nothing was
+sent to the vehicle, so it is an attempt that could not start, retried the
+same way and finally recorded as skipped with the store's one-line reason
+(never a run `flying` sortie 0).
 
 Take-over: when controllers share a store, a vehicle whose sortie was opened
 by another controller (still open in the store) and whose lease has expired
@@ -52,7 +56,7 @@ from drone_ops.scheduling.plans import load_plan
 from drone_ops.scheduling.readiness import select_vehicle
 from drone_ops.sortie import SortieOutcome, SortieResult
 from drone_ops.state import VehicleState
-from drone_ops.store import Store
+from drone_ops.store import Store, StoreError
 from missions.errors import MissionsError
 from missions.plan import Home
 
@@ -101,12 +105,17 @@ class RunLinkingRecorder:
         self.holder = holder
         self.on_change = on_change
         self._pending: dict[str, int] = {}  # vehicle id -> run id about to fly
+        self._unlinked: dict[int, int] = {}  # run id -> sortie id its start could not record
 
     def expect(self, vehicle_id: str, run_id: int) -> None:
         self._pending[vehicle_id] = run_id
 
     def forget(self, vehicle_id: str) -> None:
         self._pending.pop(vehicle_id, None)
+
+    def take_unlinked(self, run_id: int) -> int | None:
+        """The sortie of `run_id` if recording the run's start failed (link it later)."""
+        return self._unlinked.pop(run_id, None)
 
     async def open_sortie(
         self,
@@ -130,7 +139,13 @@ class RunLinkingRecorder:
         )
         run_id = self._pending.pop(vehicle_id, None)
         if run_id is not None:
-            await self.book.run_started(run_id, sortie_id=sortie_id, holder=self.holder)
+            try:
+                await self.book.run_started(run_id, sortie_id=sortie_id, holder=self.holder)
+            except DroneOpsError as exc:
+                # The sortie is recorded: failing here would have the runner treat it as
+                # never opened and leave its row open. The scheduler links it at the end.
+                log.warning("run %s: start not recorded yet: %s", run_id, exc)
+                self._unlinked[run_id] = sortie_id
         if self.on_change is not None:
             await self.on_change(
                 SortieChange(
@@ -311,21 +326,26 @@ class Scheduler:
         schedule = run.schedule
         policy = schedule.retry
         reason = ""
+        failed = "found no vehicle"
         for attempt in range(1, policy.max_attempts + 1):
             vehicle_id, reason = await self._choose(run)
+            failed = "found no vehicle"
             if vehicle_id is not None:
-                await self._fly(run, vehicle_id)
-                return
+                reason = await self._fly(run, vehicle_id)
+                if not reason:
+                    return
+                failed = "could not start"
             if attempt < policy.max_attempts:
                 self.stats.retries += 1
                 await self.book.note_attempt(
-                    run.run_id, detail=f"attempt {attempt} found no vehicle: {reason}"
+                    run.run_id, detail=f"attempt {attempt} {failed}: {reason}"
                 )
                 await self.clock.sleep_until(self.clock.now() + timedelta(seconds=policy.delay_s))
         self.stats.skipped += 1
+        summary = "no vehicle ready" if failed == "found no vehicle" else "not flown"
         await self.book.run_skipped(
             run.run_id,
-            reason=f"no vehicle ready after {policy.max_attempts} attempt(s): {reason}",
+            reason=f"{summary} after {policy.max_attempts} attempt(s): {reason}",
             now=self.clock.now(),
         )
 
@@ -352,7 +372,12 @@ class Scheduler:
                 return None, text or "no vehicles known to the controller"
             vid = selection.vehicle_id
             self._reserved.add(vid)  # before any await: no other run may pick it
-            if self.leases is None or await self.leases.acquire(vid) is not None:
+            try:
+                leased = self.leases is None or await self.leases.acquire(vid) is not None
+            except StoreError as exc:  # down past the bound: this attempt cannot start
+                self._reserved.discard(vid)
+                return None, f"{vid}: {exc}"
+            if leased:
                 self._last_flown_s[vid] = self.clock.now().timestamp()
                 return vid, ""
             self._reserved.discard(vid)
@@ -369,7 +394,9 @@ class Scheduler:
                 return battery_need_pct(plan)
         return 0.0
 
-    async def _fly(self, run: ClaimedRun, vehicle_id: str) -> None:
+    async def _fly(self, run: ClaimedRun, vehicle_id: str) -> str:
+        """Fly the run on the vehicle and record it; "" once done, else why the sortie
+        could not even be opened (the store: nothing was sent, the run may retry)."""
         try:
             state = self.fleet.state(vehicle_id)
             try:
@@ -379,14 +406,18 @@ class Scheduler:
                 await self.book.run_skipped(
                     run.run_id, reason=f"plan cannot be built: {exc}", now=self.clock.now()
                 )
-                return
+                return ""
             if self.recorder is not None:
                 self.recorder.expect(vehicle_id, run.run_id)
-            self.stats.flown += 1
             result: SortieResult = await self.fleet.fly(
                 vehicle_id, plan, actor=f"schedule:{run.schedule.name}"
             )
-            if self.recorder is None:
+            if result.sortie_id == 0:  # the store could not open it: nothing was flown
+                log.warning("run %s: %s: %s", run.run_id, vehicle_id, result.reason)
+                return f"{vehicle_id}: {result.reason}"
+            self.stats.flown += 1
+            unlinked = None if self.recorder is None else self.recorder.take_unlinked(run.run_id)
+            if self.recorder is None or unlinked is not None:
                 await self.book.run_started(
                     run.run_id, sortie_id=result.sortie_id, holder=self.holder
                 )
@@ -394,6 +425,7 @@ class Scheduler:
             await self.book.run_finished(
                 run.run_id, outcome=result.outcome.value, now=self.clock.now(), detail=result.reason
             )
+            return ""
         finally:
             if self.recorder is not None:
                 self.recorder.forget(vehicle_id)

@@ -18,7 +18,10 @@ afterwards:
 
 The other two tests keep the database down past `StoreConfig.outage_s`: on the
 ground nothing is armed, in flight nothing unrecorded is sent and the vehicle
-still lands; both say what was not written in one line.
+still lands; both say what was not written in one line. The last one does so
+for a scheduled run: the sortie the store cannot open is an attempt that could
+not start, retried per the schedule's retry policy or finally recorded as
+skipped with the reason (never a run started with sortie 0).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,10 @@ from drone_ops.incidents import (
     Severity,
     default_rules,
 )
+from drone_ops.schedule import PlanSource, Preconditions, RetryPolicy, Schedule
+from drone_ops.scheduling import ScheduleBook
+from drone_ops.scheduling.clock import SystemClock
+from drone_ops.scheduling.scheduler import RunLinkingRecorder, Scheduler
 from drone_ops.sortie import SortieOutcome as RunnerOutcome
 from drone_ops.state import FlightMode, VehicleState
 from drone_ops.store import (
@@ -64,6 +72,7 @@ from tests.store.store_helpers import PG_BIN, PrivatePostgres
 pytestmark = pytest.mark.slow
 
 SPEEDUP = 10.0
+FLY_SPEEDUP = 25.0  # tests that only need a short flight
 
 
 @pytest.fixture
@@ -345,3 +354,95 @@ async def test_database_gone_in_flight_the_vehicle_still_lands_and_says_not_reco
         assert "command.pause.request" not in actions
         report = await verify_store(store)
         assert report.ok, report.summary()
+
+
+class StoreGoneAtFirstOpen:
+    """The scheduler's recorder, passed through; the first sortie it is asked to open
+    finds the database stopped (past the bound), which is started again afterwards."""
+
+    def __init__(self, inner: RunLinkingRecorder, server: PrivatePostgres) -> None:
+        self.inner = inner
+        self.server = server
+        self.failed: list[str] = []
+        self.asked = asyncio.Event()  # a run got as far as opening its sortie
+
+    async def open_sortie(self, **kwargs: Any) -> int:
+        self.asked.set()
+        if self.failed:
+            return await self.inner.open_sortie(**kwargs)
+        await asyncio.to_thread(self.server.stop)
+        try:
+            return await self.inner.open_sortie(**kwargs)
+        except StoreUnreachableError as exc:
+            self.failed.append(str(exc))
+            raise
+        finally:
+            await asyncio.to_thread(self.server.start)
+
+    async def close_sortie(self, sortie_id: int, **kwargs: Any) -> Any:
+        return await self.inner.close_sortie(sortie_id, **kwargs)
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+async def test_a_scheduled_sortie_the_store_cannot_open_is_retried_or_skipped_with_why(
+    sim_fleet: Any, private_pg: PrivatePostgres, attempts: int
+) -> None:
+    config = StoreConfig(url=private_pg.url, connect_timeout_s=1, outage_s=0.5)
+    clock = SystemClock()
+    async with (
+        open_store(config) as store,
+        sim_fleet(count=1, speedup=FLY_SPEEDUP) as sim,
+    ):
+        book = ScheduleBook(store, actor="test")
+        inner = RunLinkingRecorder(store, book, holder="ctl-a")
+        recorder = StoreGoneAtFirstOpen(inner, private_pg)
+        async with Fleet(
+            audit=store.audit, config=ControllerConfig().scaled(FLY_SPEEDUP), recorder=recorder
+        ) as fleet:
+            s = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{sim.api_port(0)}")
+            await s.wait_for(lambda st: st.home is not None and st.health_ok is True, timeout_s=30)
+            now = clock.now()
+            await book.add(
+                Schedule(
+                    name="once",
+                    plan=PlanSource(generator="square", params={"side_m": 20, "alt_m": 8}),
+                    interval_s=3600,
+                    anchor_utc=now + timedelta(seconds=0.5),
+                    preconditions=Preconditions(min_battery_pct=30, require_docked=False),
+                    retry=RetryPolicy(max_attempts=attempts, delay_s=0.5),
+                ),
+                now=now,
+            )
+            async with Scheduler(
+                book=book, fleet=fleet, store=store, clock=clock, holder="ctl-a",
+                recorder=inner, poll_s=0.2,
+            ) as scheduler:  # fmt: skip
+                async with asyncio.timeout(60):
+                    await recorder.asked.wait()  # claimed, vehicle chosen, being flown
+                    await scheduler.wait_idle()
+            runs = await book.runs("once")
+            rows = await store.sorties()
+            entries = await store.audit.entries(limit=100_000)
+            report = await verify_store(store)
+
+    (failure,) = recorder.failed
+    assert "sortie of v1" in failure
+    assert "was not written" in failure
+    assert report.ok, report.summary()
+    assert not [e for e in entries if e.payload.get("sortie_id") == 0]  # no run of sortie 0
+    (run,) = runs
+    if attempts == 1:  # nothing flown, nothing opened: skipped, and why
+        assert rows == []
+        assert (run.status, run.sortie_id) == ("skipped", None)
+        assert run.detail is not None
+        assert run.detail.startswith("not flown after 1 attempt(s): v1: not flown: sortie of v1")
+        assert "\n" not in run.detail
+        assert not [e for e in entries if e.action.startswith("command.")]
+        assert not s.state.armed
+    else:  # the second attempt finds the store back and flies
+        (row,) = rows
+        assert (run.status, run.sortie_id) == ("completed", row.sortie_id)
+        retries = [e for e in entries if e.action == "schedule.run.retry"]
+        assert len(retries) == 1
+        assert retries[0].payload["detail"].startswith("attempt 1 could not start: v1: not flown")
+        assert row.outcome is SortieOutcome.COMPLETED
