@@ -260,11 +260,17 @@ class Scheduler:
         return flying | self._reserved
 
     async def _loop(self) -> None:
+        failing = False
         while True:
             try:
                 await self.tick()
+                if failing:
+                    log.warning("scheduler: the store answers again")
+                failing = False
             except DroneOpsError as exc:  # store unreachable: say so, try again next time
-                log.warning("scheduler: %s", exc)
+                # once per outage at warning level: polling would repeat it every poll_s
+                log.log(logging.DEBUG if failing else logging.WARNING, "scheduler: %s", exc)
+                failing = True
             nxt = await self._next_wake()
             self._wake.clear()
             # a wall-clock wait for the clock's remaining time; if the clock runs slow
