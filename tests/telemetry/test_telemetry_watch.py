@@ -26,6 +26,14 @@ REPO = Path(__file__).parents[2]
 T = 1_800_000_000_000_000  # 2027-01-15 08:00:00 UTC
 
 
+def _terminal_sigint() -> None:
+    """In the child: SIGINT at its default, as under a terminal. A test run started
+    in the background (`pytest … &`, nohup, some CI runners) ignores SIGINT, the
+    child inherits that, Python then installs no KeyboardInterrupt, and Ctrl-C
+    would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @asynccontextmanager
 async def drone_ops_watch(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
@@ -38,6 +46,7 @@ async def drone_ops_watch(*args: str) -> AsyncIterator[asyncio.subprocess.Proces
         stderr=asyncio.subprocess.PIPE,
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_terminal_sigint,
     )
     try:
         yield proc
