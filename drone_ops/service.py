@@ -324,15 +324,28 @@ class Service:
                 log.warning("could not send %s home: %s", vid, exc, extra={"vehicle": vid})
             if sortie is not None and sortie.sortie_id:
                 closer = self.scheduler.recorder or self.store  # the recorder announces it
-                await closer.close_sortie(
-                    sortie.sortie_id, outcome=SortieOutcome.ABORTED, actor=self.config.controller_id
-                )
-                await self.book.finish_runs_of_sortie(
-                    sortie.sortie_id,
-                    outcome=SortieOutcome.ABORTED.value,
-                    now=self.scheduler.clock.now(),
-                    detail="controller shut down; vehicle sent home (RTL)",
-                )
+                try:
+                    await closer.close_sortie(
+                        sortie.sortie_id,
+                        outcome=SortieOutcome.ABORTED,
+                        actor=self.config.controller_id,
+                    )
+                    await self.book.finish_runs_of_sortie(
+                        sortie.sortie_id,
+                        outcome=SortieOutcome.ABORTED.value,
+                        now=self.scheduler.clock.now(),
+                        detail="controller shut down; vehicle sent home (RTL)",
+                    )
+                except DroneOpsError as exc:  # store gone past the bound: say it, go on
+                    # the row stays open; this controller resumes it when started again
+                    log.error(
+                        "sortie %s of %s not closed at shutdown: %s",
+                        sortie.sortie_id,
+                        vid,
+                        exc,
+                        extra={"vehicle": vid, "sortie": sortie.sortie_id},
+                    )
+                    continue
                 self.sortie_outcomes[SortieOutcome.ABORTED.value] += 1
         return sent
 

@@ -513,7 +513,11 @@ class Scheduler:
                 continue
             assert self.leases is not None
             self._reserved.add(vehicle_id)
-            lease = await self.leases.acquire(vehicle_id)
+            try:
+                lease = await self.leases.acquire(vehicle_id)
+            except DroneOpsError:  # store gone past the bound: free it, the next tick retries
+                self._reserved.discard(vehicle_id)
+                raise
             if lease is None:
                 self._reserved.discard(vehicle_id)
                 continue  # its controller is alive and renewing

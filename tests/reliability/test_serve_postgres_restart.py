@@ -261,3 +261,78 @@ async def test_serve_with_leases_rides_out_a_postgresql_restart_mid_sortie(
     assert not [ln for ln in lines if "controller error" in str(ln.get("msg"))]
     said = [str(ln.get("msg")) for ln in lines]
     assert any("waits for the store" in m or "not renewed" in m for m in said), said
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_serve_with_the_database_gone_for_good_stops_in_one_line_per_failure(
+    sim_fleet: Any, private_pg: PrivatePostgres, tmp_path: Path
+) -> None:
+    """Past `outage_s` nothing is sent unchecked and nothing dumps a traceback. The
+    database goes away for good in flight: the lease is given up after the bound
+    (one line); SIGTERM then finds the vehicle flying: the shutdown's RTL is
+    refused (no lease) and its close of the sortie is not written, one line each;
+    serve exits cleanly, and the vehicle flies its plan home on its own."""
+    url = private_pg.url
+    now = datetime.now(UTC)
+    async with sim_fleet(count=1, speedup=SPEEDUP) as sim:
+        (vehicle,) = sim.builtin_vehicles("watches the vehicle land on its own")
+        (tmp_path / "controller.toml").write_text("[timeouts]\nstate_change_s = 150\n")
+        cfg = tmp_path / "serve.toml"
+        cfg.write_text(
+            f'[service]\ncontroller_id = "{ME}"\nstore = "{url}"\nmetrics_port = -1\n'
+            f"leases = true\nlease_ttl_s = {LEASE_TTL_S}\noutage_s = 1\n"
+            f'speedup = {SPEEDUP}\nscheduler_poll_s = 0.5\ncontroller_config = "controller.toml"\n'
+            f'\n[[vehicles]]\nid = "v1"\nconnect = "{sim.api_url(0)}"\n'
+        )
+        async with open_store(StoreConfig(url=url, connect_timeout_s=2)) as store:
+            await ScheduleBook(store, actor="test").add(
+                Schedule(
+                    name="once",
+                    plan=PlanSource(generator="square", params={"side_m": 150, "alt_m": 15}),
+                    interval_s=3600,
+                    anchor_utc=now + timedelta(seconds=2),
+                    preconditions=Preconditions(min_battery_pct=30),
+                    late_grace_s=300,
+                    retry=RetryPolicy(max_attempts=60, delay_s=1.0),
+                ),
+                now=now,
+            )
+        log_path = tmp_path / "serve.log"
+        with log_path.open("wb") as log_file:
+            serve = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "drone_ops.cli", "serve", "--config", str(cfg),
+                "--log-level", "warning", cwd=tmp_path,
+                env={**os.environ, "PYTHONPATH": REPO},
+                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+            )  # fmt: skip
+        try:
+            await until(
+                lambda: vehicle.in_air() and vehicle.mission.current_seq >= 1,
+                60,
+                f"the scheduled sortie in the air; serve said {log_lines(log_path)[-20:]}",
+            )
+            await asyncio.to_thread(private_pg.stop)  # for good
+            await until(
+                lambda: "lease on v1 given up" in log_path.read_text(errors="replace"),
+                60,
+                "serve to give the lease up",
+            )
+            assert vehicle.in_air()  # still flying its patrol
+            serve.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(60):
+                await serve.wait()
+            await until(lambda: not vehicle.armed and not vehicle.in_air(), 90, "the landing")
+        finally:
+            if serve.returncode is None:
+                serve.kill()
+                await serve.wait()
+    text = log_path.read_text(errors="replace")
+    lines = log_lines(log_path)
+    assert serve.returncode == 0, text[-3000:]
+    assert "Traceback" not in text
+    assert [ln for ln in lines if "exc" in ln or "raw" in ln] == []
+    said = [str(ln.get("msg")) for ln in lines]
+    assert any(m.startswith("could not send v1 home") for m in said), said
+    assert any(m.startswith("sortie 1 of v1 not closed at shutdown") for m in said), said
+    assert any("was not written: the store stayed unavailable for 1 s" in m for m in said)
