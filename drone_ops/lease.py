@@ -391,10 +391,13 @@ class LeaseKeeper:
             try:
                 check(conn, lease, now_us=self._now_us())
                 return None
-            except LeaseLostError:
-                pass
+            except LeaseLostError as exc:
+                refused = exc
         with write_tx(self._engine) as conn:
-            return renew(conn, lease, now_us=self._now_us(), ttl_s=self.ttl_s)
+            try:
+                return renew(conn, lease, now_us=self._now_us(), ttl_s=self.ttl_s)
+            except LeaseLostError:
+                raise refused from None  # taken over: the check's "command refused" says it
 
     async def release(self, vehicle_id: str) -> None:
         """Give the lease up now. One attempt: if the store cannot take it, the lease

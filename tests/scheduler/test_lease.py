@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from drone_ops.audit import MemoryAuditLog
+from drone_ops.config import ControllerConfig
+from drone_ops.fleet import Fleet
 from drone_ops.lease import (
     FencedAuditLog,
     Lease,
@@ -19,8 +23,12 @@ from drone_ops.lease import (
     current,
     renew,
 )
+from drone_ops.sortie import SortieOutcome
 from drone_ops.store import Store, StoreConfig, StoreUnreachableError, open_store
 from drone_ops.store.engine import make_engine, read_tx, write_tx
+from drone_ops.store.records import now_us as wall_now_us
+from missions.plan import ItemKind
+from tests.controller.conftest import patrol
 from tests.store.store_helpers import PG_BIN, PrivatePostgres
 
 S = 1_000_000  # µs
@@ -331,3 +339,47 @@ async def test_past_the_bound_the_fence_and_the_renewal_give_up_in_one_line(
         assert lost == ["v1"]
         assert keeper.held() == {}
     assert inner.entries == []
+
+
+# ---------------------------------------------------------------- a lease lost in flight
+
+
+async def test_a_sortie_whose_lease_is_taken_over_in_flight_ends_in_one_line_hands_off(
+    sim_fleet: Any, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The plan ends at its last waypoint, so the runner owes an RTL; by then another
+    controller holds the vehicle. The RTL is refused at the fence and never sent, the
+    sortie closes ERROR with the refusal as its one-line reason, no traceback is
+    logged, and the runner sends nothing else (the vehicle is the new holder's)."""
+    speedup = 25.0
+    clock = ManualClock(start_us=wall_now_us())
+    async with (
+        open_store(StoreConfig(url=sqlite_url)) as store,
+        sim_fleet(count=1, speedup=speedup) as sim,
+        LeaseKeeper.running(store.engine, holder="ctl-a", ttl_s=60, now_us=clock) as keeper,
+        Fleet(
+            audit=FencedAuditLog(store.audit, keeper),
+            recorder=store,
+            config=ControllerConfig().scaled(speedup),
+        ) as fleet,
+    ):
+        s = await fleet.add_vehicle("v1", f"udpin://127.0.0.1:{sim.api_port(0)}")
+        await s.wait_for(lambda st: st.home is not None and st.health_ok is True, timeout_s=30)
+        lease = await keeper.acquire("v1")
+        assert lease is not None
+        plan = patrol(s)
+        assert plan.items[-1].kind is ItemKind.RETURN_TO_LAUNCH
+        fleet.start_sortie("v1", replace(plan, items=plan.items[:-1]))
+        await s.wait_for(lambda st: st.in_air and (st.mission_seq or 0) >= 1, timeout_s=30)
+        clock.now += 61 * S  # ctl-a's lease runs out (its renewals stalled); ctl-b takes it
+        taken = await asyncio.to_thread(_acquire, store, "ctl-b", clock.now)
+        assert taken is not None
+        result = await fleet.sortie_result("v1")
+        entries = await store.audit.entries(limit=100_000)
+    assert result.outcome is SortieOutcome.ERROR
+    assert "ctl-a" in result.reason
+    assert "command refused" in result.reason
+    assert "\n" not in result.reason
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    requests = [e.action for e in entries if e.action.endswith(".request")]
+    assert "command.rtl.request" not in requests
