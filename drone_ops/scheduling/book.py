@@ -29,7 +29,7 @@ restart mid-sortie does not leave the run `claimed` or `flying` for ever.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +117,34 @@ def _stored(row: Any) -> StoredSchedule:
         next_due_utc=None if row.next_due_us is None else dt_from_us(int(row.next_due_us)),
         created_utc=dt_from_us(int(row.created_us)),
     )
+
+
+def _claimed_at(holder: str, claimed_us: int) -> Callable[[Connection, Any], list[ClaimedRun]]:
+    """Rebuild a committed claim's result: the runs `holder` claimed at that instant."""
+
+    def recover(conn: Connection, _entry: Any) -> list[ClaimedRun]:
+        rows = conn.execute(
+            select(schedule_runs, schedules.c.plan_json)
+            .join(schedules, schedules.c.schedule_id == schedule_runs.c.schedule_id)
+            .where(
+                schedule_runs.c.claimed_by == holder,
+                schedule_runs.c.claimed_us == claimed_us,
+                schedule_runs.c.status == RunStatus.CLAIMED,
+            )
+            .order_by(schedule_runs.c.run_id)
+        ).all()
+        return [
+            ClaimedRun(
+                run_id=int(r.run_id),
+                schedule_id=int(r.schedule_id),
+                schedule=Schedule.from_json(json.loads(r.plan_json)),
+                due_utc=dt_from_us(int(r.due_us)),
+                late=r.detail == "late",
+            )
+            for r in rows
+        ]
+
+    return recover
 
 
 def _nothing(_conn: Connection, _entry: Any) -> None:
@@ -367,11 +395,21 @@ class ScheduleBook:
         return claimed
 
     async def claim_due(self, *, holder: str, now: datetime) -> list[ClaimedRun]:
+        """Claim what is due; waits out a short outage. A claim whose COMMIT answer was
+        lost is found by its audit entry and its runs read back, so a run claimed then
+        is flown, not left `claimed` with nobody flying it."""
+
         def work() -> list[ClaimedRun]:
             with write_tx(self.store.engine) as conn:
                 return self.claim_due_in_tx(conn, holder=holder, now=now)
 
-        return await self.store.run(work)
+        # repeatable: a claim in doubt that appended no entry claimed nothing
+        return await self.store.run_durable(
+            work,
+            what="the claim of due runs",
+            recover=_claimed_at(holder, us_from_dt(now)),
+            repeatable=True,
+        )
 
     async def next_due(self) -> datetime | None:
         """The earliest next run of any enabled schedule (for the scheduler's sleep)."""

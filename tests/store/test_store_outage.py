@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -20,6 +21,8 @@ from sqlalchemy.exc import OperationalError
 from store_helpers import PrivatePostgres
 
 from drone_ops.incidents import IncidentDraft, Incidents, Severity
+from drone_ops.schedule import PlanSource, Schedule
+from drone_ops.scheduling import ScheduleBook
 from drone_ops.store import SortieOutcome, Store, StoreConfig, StoreUnreachableError, open_store
 from drone_ops.store.verify import verify_store
 
@@ -151,5 +154,39 @@ async def test_closing_a_closed_sortie_again_when_the_commit_answer_is_lost_retu
         assert again == first
         actions = [e.action for e in await store.audit.entries()]
         assert actions == ["sortie.open", "sortie.close"]
+        report = await verify_store(store)
+        assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed", "rolled-back"])
+async def test_a_claim_whose_commit_answer_was_lost_is_read_back_not_lost(
+    pg_url: str, committed: bool
+) -> None:
+    """Committed: the claimed run is found by the claim's audit entry and returned, so
+    the scheduler flies it (before, the claim failed and the run stayed `claimed`
+    with nobody to fly it). Rolled back: the claim is simply made again."""
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    async with open_store(StoreConfig(url=pg_url)) as store:
+        book = ScheduleBook(store, actor="test")
+        await book.add(
+            Schedule(
+                name="hourly",
+                plan=PlanSource(generator="square", params={"side_m": 20}),
+                interval_s=3600,
+            ),
+            now=t0,
+        )
+        with commit_answer_lost(store, committed=committed) as calls:
+            claimed = await book.claim_due(holder="ctl-a", now=t0 + timedelta(hours=1, seconds=5))
+        assert calls == [1]
+        runs = await book.runs("hourly")
+        assert [(r.run_id, r.status, r.claimed_by) for r in runs] == [
+            (c.run_id, "claimed", "ctl-a") for c in claimed
+        ]
+        assert len(claimed) == 1
+        assert claimed[0].due_utc == t0 + timedelta(hours=1)
+        assert claimed[0].schedule.name == "hourly"
+        actions = [e.action for e in await store.audit.entries()]
+        assert actions.count("schedule.claim") == 1
         report = await verify_store(store)
         assert report.ok, report.summary()
