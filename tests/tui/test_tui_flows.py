@@ -28,15 +28,19 @@ from tui.screens.incidents import IncidentsScreen
 from tui.screens.planner import PlannerScreen
 from tui.widgets.fleet_table import FleetTable
 
-SPEEDUP = 10.0  # the demo's factor: fast, and link timing holds on a loaded machine
+# Twice the demo's factor: these flows fly whole patrols, take-offs and landings, so
+# their wall time is mostly simulated flight. Every wait below is for an event.
+SPEEDUP = 20.0
 pytestmark = pytest.mark.slow
 
 # Six engineers share two cores here: give the link PX4's own loss time (COM_DL_LOSS_T
-# 10 s) so a starved event loop is not mistaken for a lost vehicle.
+# 10 s) so a starved event loop is not mistaken for a lost vehicle, and a take-off the
+# 6 wall seconds it has at 10x.
 TOLERANT = ControllerConfig(
-    timeouts=TimeoutsConfig(heartbeat_loss_s=10.0),
+    timeouts=TimeoutsConfig(heartbeat_loss_s=10.0, state_change_s=6.0 * SPEEDUP),
     preflight=PreflightConfig(max_heartbeat_age_s=10.0),
 )
+
 
 Running = tuple[DroneOpsConsole, Pilot[None], ConsoleStack]
 
@@ -77,11 +81,26 @@ async def select(app: DroneOpsConsole, pilot: Pilot[None], vehicle_id: str) -> N
     await app.wait_for(lambda: app.selected_vehicle_id == vehicle_id, 10)
 
 
+def dialog_mounted(app: DroneOpsConsole) -> bool:
+    """The confirmation is up: its buttons are composed and one has the focus."""
+    return isinstance(app.screen, ConfirmScreen) and app.focused is not None
+
+
 async def confirm(app: DroneOpsConsole, pilot: Pilot[None], key: str, expect: str) -> None:
-    await pilot.press(key)
-    await app.wait_for(lambda: isinstance(app.screen, ConfirmScreen), 10)
-    assert str(app.screen.query_one("#question").content) == expect + "?"  # type: ignore[attr-defined]
-    await pilot.press("tab", "enter")
+    """Key, read the question, Tab to Confirm, Enter. Keys go in as the terminal sends
+    them (`simulate_key`) and each waits for what it must do: Pilot.press waits for an
+    idle process after every key (up to 1 s, twice), and one flying three vehicles
+    never is, so each confirmation in flight cost ~6 s of waiting for nothing."""
+    app.simulate_key(key)
+    await app.wait_for(lambda: dialog_mounted(app))
+    dialog = app.screen
+    assert str(dialog.query_one("#question").content) == expect + "?"  # type: ignore[attr-defined]
+    assert app.focused is not None
+    assert app.focused.id == "cancel"  # Enter alone sends nothing
+    app.simulate_key("tab")
+    await app.wait_for(lambda: app.focused is not None and app.focused.id == "confirm", 10)
+    app.simulate_key("enter")
+    await app.wait_for(lambda: app.screen is not dialog, 10)
 
 
 async def commands_sent(stack: ConsoleStack, vehicle_id: str) -> list[str]:
@@ -96,7 +115,9 @@ async def test_patrol_from_a_plan_file_with_pause_and_resume_to_the_end(tmp_path
         save_plan(plan, str(plan_file))
 
         # Without a confirmation nothing is sent: Enter lands on Cancel.
-        await pilot.press("h", "enter")
+        app.simulate_key("h")
+        await app.wait_for(lambda: dialog_mounted(app))
+        app.simulate_key("enter")
         await app.wait_for(lambda: any("cancelled" in t for _, t in app.notices), 10)
         assert await commands_sent(stack, "v1") == []
 
@@ -114,9 +135,12 @@ async def test_patrol_from_a_plan_file_with_pause_and_resume_to_the_end(tmp_path
 
         await confirm(app, pilot, "p", "Pause v1")
         await app.wait_for(lambda: v1().sortie == "paused", 30)
-        assert stack.fleet.state("v1").mode is FlightMode.AUTO_LOITER
+        # the vehicle holds (its mode arrives with the next heartbeat, not with the ack)
+        await stack.fleet.session("v1").wait_for(
+            lambda st: st.mode is FlightMode.AUTO_LOITER, timeout_s=10
+        )
         await confirm(app, pilot, "c", "Resume v1")
-        # Flying again (at 10x it may already be on its way home by the next look).
+        # Flying again (at 20x it may already be on its way home by the next look).
         await app.wait_for(lambda: v1().sortie in ("flying", "returning", "completed"), 30)
 
         await app.wait_for(lambda: v1().sortie == "completed", 120)
@@ -138,13 +162,12 @@ async def test_take_off_rtl_and_an_incident_raised_and_resolved(tmp_path: Path) 
         v2 = lambda: app.model.vehicles["v2"]  # noqa: E731
         await app.wait_for(lambda: (v2().rel_alt_m or 0.0) > 15.0, 60)
 
-        # Mark an incident at v2's position, in the air. Pilot waits for an idle process
-        # after every key (up to 1 s), and one flying three vehicles never is: type the
-        # note into the field instead of key by key (11.9 s -> 1.2 s).
-        await pilot.press("m")
-        await app.wait_for(lambda: bool(app.screen.query("#note")), 20)
+        # Mark an incident at v2's position, in the air: the note goes into the field,
+        # not key by key (see `confirm` for why Pilot's keys are slow here).
+        app.simulate_key("m")
+        await app.wait_for(lambda: app.focused is not None and app.focused.id == "note", 20)
         app.screen.query_one("#note", Input).value = "dog loose"
-        await pilot.press("enter")
+        app.simulate_key("enter")
         marked = lambda: [i for i in app.model.incidents.values() if i.summary == "dog loose"]  # noqa: E731
         await app.wait_for(lambda: bool(marked()), 20)
         incident = marked()[0]
@@ -155,19 +178,25 @@ async def test_take_off_rtl_and_an_incident_raised_and_resolved(tmp_path: Path) 
         await app.wait_for(lambda: v2().mode == "AUTO.RTL", 30)
         await app.wait_for(lambda: v2().landed_state == "ON_GROUND" and not v2().armed, 120)
 
-        await pilot.press("i")
-        await app.wait_for(lambda: isinstance(app.screen, IncidentsScreen), 10)
+        app.simulate_key("i")  # mounted: the list has the focus
+        await app.wait_for(
+            lambda: isinstance(app.screen, IncidentsScreen) and app.focused is not None, 10
+        )
         screen = app.screen
         assert isinstance(screen, IncidentsScreen)
-        await pilot.press("slash", *"dog", "enter")  # rules may have raised others: filter
+        app.simulate_key("slash")  # rules may have raised others: filter
+        await app.wait_for(lambda: app.focused is screen.query_one("#filter"), 10)
+        screen.query_one("#filter", Input).value = "dog"
+        app.simulate_key("enter")  # the list takes the focus back: its keys work again
+        await app.wait_for(lambda: app.focused is screen.query_one("#incident-list"), 10)
         await app.wait_for(lambda: screen.selected_incident_id == incident.incident_id, 20)
-        await pilot.press("r")  # the store refuses: open → acknowledged → resolved
+        app.simulate_key("r")  # the store refuses: open → acknowledged → resolved
         await app.wait_for(lambda: any("acknowledge it first" in t for _, t in app.notices), 20)
-        await pilot.press("k")
+        app.simulate_key("k")
         await app.wait_for(
             lambda: app.model.incidents[incident.incident_id].status.value == "acknowledged", 20
         )
-        await pilot.press("r")
+        app.simulate_key("r")
         await app.wait_for(
             lambda: app.model.incidents[incident.incident_id].status.value == "resolved", 20
         )
