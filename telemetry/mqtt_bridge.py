@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Final, Self
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from telemetry.backoff import Backoff
 from telemetry.bus import Bus, Policy, Subscription
 from telemetry.codec import EventMessage, encode_event, encode_sample
 from telemetry.errors import BusClosedError, MqttConfigError, TelemetryError
-from telemetry.mqtt_client import make_client
+from telemetry.mqtt_client import PublishRefusedError, make_client
 from telemetry.mqtt_config import MqttConfig
 from telemetry.outbox import Outbox, OutboxMessage
 from telemetry.sample import TelemetrySample
@@ -130,6 +131,7 @@ class MqttBridge:
         self._state_sent = 0
         self._outbox_delivered = 0
         self._sub: Subscription[TelemetrySample] | None = None
+        self._last_failure: str | None = None  # said once, not on every retry
 
     # ------------------------------------------------------------ lifecycle
 
@@ -158,6 +160,12 @@ class MqttBridge:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._state is LinkState.CONNECTING:
+            # aiomqtt cancelled while it waits for the CONNACK leaves its socket and a
+            # task behind: let the attempt end, which the connect and ack timeouts bound.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._mqtt.connect_timeout_s + self._mqtt.ack_timeout_s):
+                    await self.wait_state(LinkState.CONNECTED, LinkState.DISCONNECTED)
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -242,15 +250,41 @@ class MqttBridge:
                 await self._connected_session()
             except* (aiomqtt.MqttError, OSError) as group:
                 self._failed_connects += 1
-                _log.warning(
-                    "MQTT broker %s: %s; retrying", self._mqtt.address, group.exceptions[0]
-                )
+                self._report_failure(_first(group))
             if self._connected.is_set():
                 delays = self._config.backoff.delays()  # it worked for a while: start over
             self._client = None
             self._connected.clear()
             self._set_state(LinkState.DISCONNECTED)
             await asyncio.sleep(next(delays))
+
+    def _report_failure(self, exc: BaseException) -> None:
+        """One warning per kind of failure; its repeats (every retry) at debug level.
+
+        A broker that refuses the login, or the ACL that refuses this controller's
+        messages, will not change its mind on the next retry: say what to check,
+        once. QoS 1 messages stay in the outbox meanwhile.
+        """
+        who = repr(self._mqtt.username) if self._mqtt.username else "anonymous"
+        where = f"MQTT broker {self._mqtt.address}"
+        if isinstance(exc, PublishRefusedError):
+            text = (
+                f"{where} refused this controller's messages as {who}: {exc}; check that the "
+                f"broker ACL lets {who} publish drone-ops/{self._config.fleet}/#; "
+                "events wait in the outbox, retrying"
+            )
+        elif isinstance(exc, MqttConnectError):
+            text = (
+                f"{where} refused the login as {who}: {exc}; check the user name and "
+                "password; events wait in the outbox, retrying"
+            )
+        else:
+            text = f"{where}: {exc}; retrying"
+        if text != self._last_failure:
+            _log.warning("%s", text)
+            self._last_failure = text
+        else:
+            _log.debug("%s", text)
 
     async def _connected_session(self) -> None:
         will = aiomqtt.Will(self._presence_topic, OFFLINE, qos=1, retain=True)
@@ -260,6 +294,7 @@ class MqttBridge:
             will=will,
             clean_session=True,
             ssl_context=self._ssl_context,
+            refusals=True,  # MQTT v5: a message the ACL denies must stay in the outbox
         )
         # Up to a window of QoS 1 plus a batch of telemetry are in flight at once, by design.
         client.pending_calls_threshold = self._config.outbox_window + _FORWARD_BATCH * 2
@@ -271,6 +306,7 @@ class MqttBridge:
             self._connects += 1
             self._set_state(LinkState.CONNECTED)
             self._connected.set()
+            self._last_failure = None
             _log.info("MQTT broker %s: connected", self._mqtt.address)
             await self._republish_states(client)
             async with asyncio.TaskGroup() as tg:
@@ -385,6 +421,14 @@ class MqttBridge:
                     ),
                     name="mqtt-state-republish",
                 )
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf exception of a (nested) group: what a TaskGroup failed with."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _state_changed(a: TelemetrySample, b: TelemetrySample) -> bool:

@@ -32,8 +32,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from telemetry import (
+    Backoff,
     BridgeConfig,
     EventMessage,
+    LinkState,
     MqttBridge,
     MqttConfig,
     TelemetryBus,
@@ -361,3 +363,30 @@ async def test_watch_as_viewer_reads_retained_state(
     )
     assert code == 0, err
     assert f"{FLEET}/v1  state (retained)" in out
+
+
+async def test_a_bridge_the_acl_refuses_keeps_its_events(broker: Broker, tmp_path: Path) -> None:
+    """Under MQTT 3.1.1 Mosquitto acknowledges a publish its ACL denies and drops it,
+    so the outbox would delete the event as delivered. The bridge speaks v5, reads
+    "Not authorized" in the PUBACK, and keeps the event for a corrected login."""
+    cfg = BridgeConfig(
+        fleet=FLEET,
+        controller_id="as-viewer",
+        outbox_path=tmp_path / "outbox.sqlite",
+        backoff=Backoff(initial_s=0.05, max_s=0.2),
+    )
+    event = EventMessage(kind="armed", vehicle_id="v1", time_unix_us=3)
+    async with MqttBridge(broker.config("viewer", VIEWER_PW), cfg) as bridge:
+        await bridge.publish_event(event)
+        for _ in range(3):  # refused, and again on each retry
+            async with asyncio.timeout(10):
+                await bridge.wait_state(LinkState.DISCONNECTED)
+                await bridge.wait_state(LinkState.CONNECTING)
+        stats = bridge.stats()
+        # Leaving now cancels a connect attempt in flight: aiomqtt would leave its
+        # socket and its housekeeping task behind if the bridge did not let it end.
+    assert stats.connects == 0, "the presence message was refused: not counted as connected"
+    assert stats.failed_connects >= 3
+    assert (stats.outbox_depth, stats.outbox_delivered) == (1, 0)
+    leaked = [t for t in asyncio.all_tasks() if "_misc_loop" in repr(t.get_coro())]
+    assert leaked == []
