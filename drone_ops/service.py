@@ -35,8 +35,23 @@ Configuration (TOML):
     tlog_dir = "var/tlog"
     mqtt = "mqtt://127.0.0.1:1883"           # optional telemetry bridge
     fleet = "default"                        # MQTT fleet name
+    mqtt_ca_file = "/etc/drone-ops/ca.crt"   # the broker's CA (turns TLS on); relative
+    mqtt_cert_file = "client.crt"            #   paths are read from this file's folder
+    mqtt_key_file = "client.key"             # client certificate + key (mutual TLS)
+    mqtt_username = "controller-1"           # password: $DRONE_OPS_MQTT_PASSWORD only
     controller_config = "controller.toml"    # optional: timeouts, preflight, safety
     speedup = 1.0                            # vehicle seconds per wall second (simulators)
+
+The broker password belongs in the environment variable
+`DRONE_OPS_MQTT_PASSWORD`, which `drone-ops serve` reads, not in this file or
+on the command line (backups, the process list, shell history): an
+`mqtt_password` key is refused, and a password inside the `mqtt` URL still
+works, for old configurations, but is warned about at every start (the
+variable wins over it). Command-line paths (`--mqtt-ca-file` etc.) are read
+from the working directory. A broker that refuses the login (wrong password)
+or this controller's messages (a user its ACL does not let publish the
+fleet's topics, e.g. the viewer) is logged once, with what to check; the
+service keeps running, retries, and its events wait in the outbox meanwhile.
 
     [video]                                  # video evidence for incidents (off by default)
     enabled = true
@@ -54,6 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -95,6 +111,8 @@ from drone_ops.store import SortieOutcome, Store, StoreWriter, open_store
 from drone_ops.store.config import DEFAULT_STORE_URL, StoreConfig
 from drone_ops.store.records import now_us
 from telemetry.bus import Bus, Policy
+from telemetry.errors import MqttConfigError
+from telemetry.mqtt_config import MqttConfig, TlsConfig
 from telemetry.sample import TelemetrySample
 from telemetry.video import VideoSource
 
@@ -103,6 +121,7 @@ if TYPE_CHECKING:  # the MQTT client is imported only when a broker is configure
     from telemetry.codec import JsonValue
 
 __all__ = [
+    "MQTT_PASSWORD_ENV",
     "JsonLogFormatter",
     "Service",
     "ServiceConfig",
@@ -114,6 +133,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("drone_ops.service")
+
+MQTT_PASSWORD_ENV = "DRONE_OPS_MQTT_PASSWORD"  # where serve reads the broker password
 
 
 class ServiceError(DroneOpsError):
@@ -156,8 +177,13 @@ class ServiceConfig:
     # commands instead of failing them; see drone_ops.store.durable.
     outage_s: float = 30.0
     tlog_dir: Path | None = Path("var/tlog")
-    mqtt: str | None = None
+    mqtt: str | None = field(default=None, repr=False)  # an old-style URL may hold a password
     fleet: str = "default"
+    mqtt_ca_file: Path | None = None  # any of the three turns TLS on, as mqtts:// does
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)  # from MQTT_PASSWORD_ENV
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     scheduler_poll_s: float = 60.0
     video: VideoServiceConfig = field(default_factory=VideoServiceConfig)
@@ -174,6 +200,42 @@ class ServiceConfig:
         ids = [v.vehicle_id for v in self.vehicles]
         if len(set(ids)) != len(ids):
             raise ServiceError("[[vehicles]] lists a vehicle id twice")
+        self.broker()  # a bad broker URL or login is reported before anything starts
+
+    def broker(self) -> MqttConfig | None:
+        """The bridge's broker (None: no bridge), built by the one URL parser there is.
+
+        The TLS files are only named here; `MqttBridge` opens them when it starts
+        (`TlsConfig.ssl_context`, whose error names the file).
+        """
+        tls_files = (self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        if self.mqtt is None:
+            if any(f is not None for f in tls_files) or self.mqtt_username is not None:
+                raise ServiceError(
+                    "mqtt_ca_file, mqtt_cert_file, mqtt_key_file and mqtt_username need "
+                    "mqtt, the broker URL (e.g. mqtts://broker.example:8883)"
+                )
+            return None
+        try:
+            tls: TlsConfig | None = None
+            if any(f is not None for f in tls_files) or self.mqtt.startswith(("mqtts:", "ssl:")):
+                tls = TlsConfig(
+                    ca_file=self.mqtt_ca_file,
+                    cert_file=self.mqtt_cert_file,
+                    key_file=self.mqtt_key_file,
+                )
+            parsed = MqttConfig.from_url(self.mqtt, tls=tls)
+            username = self.mqtt_username if self.mqtt_username is not None else parsed.username
+            if self.mqtt_password is not None and username is None:
+                raise ServiceError(
+                    f"${MQTT_PASSWORD_ENV} is set but no MQTT user is: give mqtt_username "
+                    "(--mqtt-username), or unset the variable"
+                )
+            # The environment wins over a password left in the URL (warned about at start).
+            password = self.mqtt_password if self.mqtt_password is not None else parsed.password
+            return dataclasses.replace(parsed, username=username, password=password)
+        except MqttConfigError as exc:
+            raise ServiceError(str(exc)) from None
 
     @property
     def use_leases(self) -> bool:
@@ -193,6 +255,10 @@ _SERVICE_KEYS = {
     "tlog_dir",
     "mqtt",
     "fleet",
+    "mqtt_ca_file",
+    "mqtt_cert_file",
+    "mqtt_key_file",
+    "mqtt_username",
     "controller_config",
     "speedup",
     "scheduler_poll_s",
@@ -216,6 +282,11 @@ def load_service_config(path: str | Path) -> ServiceConfig:
     svc = data.get("service", {})
     if not isinstance(svc, dict):
         raise ServiceError(f"config {p}: [service] must be a table")
+    if "mqtt_password" in svc:
+        raise ServiceError(
+            f"config {p}: [service] mqtt_password is not read from a file; set "
+            f"${MQTT_PASSWORD_ENV} in the service's environment instead"
+        )
     bad = sorted(set(svc) - _SERVICE_KEYS)
     if bad:
         raise ServiceError(f"config {p}: [service] has unknown keys {bad}")
@@ -243,11 +314,20 @@ def load_service_config(path: str | Path) -> ServiceConfig:
         if not isinstance(svc["tlog_dir"], str):
             raise ServiceError(f"config {p}: [service] tlog_dir must be a path string")
         svc["tlog_dir"] = Path(svc["tlog_dir"]) if svc["tlog_dir"] else None
+    for key in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file"):
+        if key in svc:
+            if not isinstance(svc[key], str) or not svc[key]:
+                raise ServiceError(f"config {p}: [service] {key} must be a path string")
+            svc[key] = p.parent / svc[key]  # as controller_config: beside this file
+    if "mqtt_username" in svc and not isinstance(svc["mqtt_username"], str):
+        raise ServiceError(f"config {p}: [service] mqtt_username must be a string")
     video = _video_config(p, data.get("video", {}))
     try:
         return ServiceConfig(vehicles=tuple(vehicles), controller=controller, video=video, **svc)
     except TypeError as exc:
         raise ServiceError(f"config {p}: {exc}") from exc
+    except ServiceError as exc:
+        raise ServiceError(f"config {p}: {exc}") from None
 
 
 def _video_config(p: Path, table: Any) -> VideoServiceConfig:
@@ -421,8 +501,9 @@ async def running_service(
         incidents = Incidents(store) if capture is None else VideoIncidents(store, capture)
         runner = RuleRunner(RuleEngine(default_rules()), incidents, actor=f"rules:{me}")
         tasks.append(tg.create_task(runner.run_subscription(rules_sub), name="incident-rules"))
-        if config.mqtt:
-            bridge = await _start_bridge(stack, config, sample_bus)
+        broker = config.broker()
+        if broker is not None:
+            bridge = await _start_bridge(stack, config, broker, sample_bus)
             recorder.on_change = _sortie_events(bridge, me)
 
         scheduler = await stack.enter_async_context(
@@ -568,20 +649,30 @@ async def _write_samples(writer: StoreWriter, sub: Any) -> None:
 
 
 async def _start_bridge(
-    stack: AsyncExitStack, config: ServiceConfig, bus: Bus[TelemetrySample]
+    stack: AsyncExitStack, config: ServiceConfig, broker: MqttConfig, bus: Bus[TelemetrySample]
 ) -> MqttBridge:
-    from telemetry import BridgeConfig, MqttBridge, MqttConfig
+    from telemetry import BridgeConfig, MqttBridge
 
-    assert config.mqtt is not None
+    if config.mqtt is not None and MqttConfig.from_url(config.mqtt).password is not None:
+        log.warning(
+            "the mqtt URL carries a password, readable in the config file or the process "
+            "list; remove it and set $%s instead",
+            MQTT_PASSWORD_ENV,
+        )
     outbox = Path("var") / f"mqtt-outbox-{config.controller_id}.sqlite"
     outbox.parent.mkdir(parents=True, exist_ok=True)
     bridge = MqttBridge(
-        MqttConfig.from_url(config.mqtt),
+        broker,
         BridgeConfig(fleet=config.fleet, controller_id=config.controller_id, outbox_path=outbox),
         bus,
     )
     await stack.enter_async_context(bridge)
-    log.info("telemetry bridge to %s (fleet %s)", config.mqtt, config.fleet)
+    log.info(
+        "telemetry bridge to %s as %s (fleet %s)",
+        broker.address,
+        broker.username or "anonymous",
+        config.fleet,
+    )
     return bridge
 
 

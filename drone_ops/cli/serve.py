@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
@@ -43,6 +44,18 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--mqtt", metavar="URL", help="telemetry bridge broker, e.g. mqtt://127.0.0.1")
     p.add_argument(
+        "--mqtt-ca-file", type=Path, metavar="FILE", help="the broker's CA certificate(s), PEM"
+    )
+    p.add_argument(
+        "--mqtt-cert-file", type=Path, metavar="FILE", help="client certificate (mutual TLS)"
+    )
+    p.add_argument("--mqtt-key-file", type=Path, metavar="FILE", help="client private key")
+    p.add_argument(
+        "--mqtt-username",
+        metavar="USER",
+        help="broker user; the password is read from $DRONE_OPS_MQTT_PASSWORD, never an argument",
+    )
+    p.add_argument(
         "--sim", type=int, default=0, metavar="N", help="also start N simulated vehicles"
     )
     p.add_argument("--speedup", type=float, default=None, help="simulated time speedup")
@@ -67,7 +80,7 @@ def _vehicle(text: str) -> VehicleLink:
 
 
 def _config(args: argparse.Namespace) -> ServiceConfig:
-    from drone_ops.service import ServiceConfig, load_service_config
+    from drone_ops.service import MQTT_PASSWORD_ENV, ServiceConfig, load_service_config
 
     config = load_service_config(args.config) if args.config else ServiceConfig()
     changes: dict[str, object] = {}
@@ -79,6 +92,12 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         changes["metrics_port"] = args.metrics_port
     if args.mqtt:
         changes["mqtt"] = args.mqtt
+    for key in ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file", "mqtt_username"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    password = os.environ.get(MQTT_PASSWORD_ENV)
+    if password:  # unset and empty alike mean "no password"
+        changes["mqtt_password"] = password
     if args.vehicle:
         changes["vehicles"] = (*config.vehicles, *(_vehicle(v) for v in args.vehicle))
     if args.speedup is not None:
@@ -143,6 +162,9 @@ def _serve(args: argparse.Namespace) -> int:
     from drone_ops.service import JsonLogFormatter, serve_until
 
     config = _config(args)  # bad input is reported before anything starts
+    broker = config.broker()
+    if broker is not None and broker.tls is not None:
+        broker.tls.ssl_context()  # an unreadable CA file or key too, naming the file
     if args.key_dir is not None:  # the key store's documented override, read by the service
         os.environ["DRONE_OPS_KEY_DIR"] = str(args.key_dir)
     handler = logging.StreamHandler(sys.stderr)
