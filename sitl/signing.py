@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
+from collections.abc import Callable
 
 from fastcrc import crc16
 
@@ -76,6 +77,7 @@ class SimSigning:
         "_timestamp",
         "accepted_unsigned",
         "key",
+        "on_key_change",
         "rejected_bad_signature",
         "rejected_replay",
         "rejected_unsigned",
@@ -87,6 +89,8 @@ class SimSigning:
             raise SimConfigError("a signing key must be 32 bytes")
         self.sysid = sysid
         self.key = key
+        # Where a new key is kept (PX4 writes it to its SD card); None: memory only.
+        self.on_key_change: Callable[[bytes | None], None] | None = None
         self._timestamp = 0
         self._streams: dict[tuple[int, int, int], int] = {}
         self.rejected_unsigned = 0
@@ -213,6 +217,8 @@ class SimSigning:
             self.key = bytes(secret_key)
         self._streams.clear()
         self._timestamp = max(self._timestamp, initial_timestamp)
+        if self.on_key_change is not None:
+            self.on_key_change(self.key)
 
     @staticmethod
     def is_setup(msgid: int) -> bool:

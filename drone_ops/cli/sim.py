@@ -14,7 +14,8 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drone_ops.cli._common import Subparsers, run_async
@@ -22,6 +23,7 @@ from drone_ops.errors import DroneOpsError
 
 if TYPE_CHECKING:
     from sitl import SimConfig
+    from sitl.signing import SimSigning
 
 __all__ = ["register"]
 
@@ -81,7 +83,8 @@ def register(sub: Subparsers[argparse.ArgumentParser]) -> None:
     sim.add_argument(
         "--key-dir",
         metavar="DIR",
-        help="per-vehicle keys: vehicle i signs with DIR/v<i+1>.key when it exists",
+        help="per-vehicle keys: vehicle i signs with DIR/v<i+1>.key when it exists, and "
+        "keeps a new key it is sent (keys rotate) there, as PX4 keeps it on its SD card",
     )
     sim.set_defaults(handler=_sim)
 
@@ -167,7 +170,6 @@ def _signing(
     args: argparse.Namespace, count: int
 ) -> tuple[bytes | None, list[bytes | None] | None]:
     """--signing-key: one key for every vehicle; --key-dir: v<i+1>.key per vehicle."""
-    from pathlib import Path
 
     from drone_ops.keys import KeyStore, read_key_file
 
@@ -195,6 +197,26 @@ def _stop_on_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
+def keep_rotated_keys(signing: Sequence[SimSigning], key_dir: Path) -> None:
+    """Vehicle i keeps a key SETUP_SIGNING gives it in `key_dir`/v<i+1>.key, as PX4 keeps
+    its key on the SD card: restarted, it still signs with the key its controller has."""
+    from drone_ops.keys import KeyStore
+
+    keys = KeyStore(key_dir)
+    for i, vehicle in enumerate(signing):
+
+        def keep(key: bytes | None, name: str = f"v{i + 1}") -> None:
+            try:
+                if key is None:  # signing turned off
+                    keys.path(name).unlink(missing_ok=True)
+                else:
+                    keys.save(name, key)
+            except (OSError, DroneOpsError) as exc:
+                print(f"sim: could not keep the new key of {name}: {exc}", file=sys.stderr)
+
+        vehicle.on_key_change = keep
+
+
 def _sim(args: argparse.Namespace) -> int:
     config = _config(args)
 
@@ -203,6 +225,8 @@ def _sim(args: argparse.Namespace) -> int:
 
         with _stop_on_signals() as stop, _sitl_errors():
             async with SimFleet(config) as fleet:
+                if getattr(args, "key_dir", None) and not getattr(args, "signing_key", None):
+                    keep_rotated_keys(fleet.signing, Path(args.key_dir))
                 for v in fleet.vehicles:
                     p = v.ports
                     print(
@@ -217,8 +241,6 @@ def _sim(args: argparse.Namespace) -> int:
                 )
                 async with contextlib.AsyncExitStack() as video:
                     if args.video:
-                        from pathlib import Path
-
                         from sitl.camera import FleetCameras
 
                         sdp_dir = Path(args.video_dir)

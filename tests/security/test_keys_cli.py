@@ -85,3 +85,27 @@ async def test_keys_rotate_then_fly_signed_with_the_new_key(sim_fleet: Any, tmp_
     assert '"action": "permission.refused"' in shown
     assert old_key.hex() not in shown
     assert new_key.hex() not in shown
+
+
+async def test_a_rotated_simulator_keeps_its_new_key_on_disk(
+    sim_fleet: Any, tmp_path: Path
+) -> None:
+    """`drone-ops sim --key-dir` writes a key SETUP_SIGNING gave a vehicle back to its file,
+    as PX4 keeps it on the SD card: restarted, the vehicle signs with its controller's key."""
+    from drone_ops.audit import MemoryAuditLog
+    from drone_ops.cli.sim import keep_rotated_keys
+    from drone_ops.keys import rotate_key
+    from drone_ops.link.address import parse_address
+
+    vehicle_keys = KeyStore(tmp_path / "vehicle")  # the simulator's own key directory
+    controller_keys = KeyStore(tmp_path / "controller")
+    old_key = vehicle_keys.generate("v1")
+    controller_keys.save("v1", old_key)
+    async with sim_fleet(count=1, speedup=SPEEDUP, signing_key=old_key) as sim:
+        keep_rotated_keys(sim.fleet.signing, vehicle_keys.directory)
+        address = parse_address(f"udpin://127.0.0.1:{sim.api_port(0)}")
+        await rotate_key(controller_keys, "v1", address, audit=MemoryAuditLog(), actor="sup:1")
+    new_key = controller_keys.load("v1")
+    assert new_key != old_key
+    assert vehicle_keys.load("v1") == new_key  # read_key_file also refuses a public file
+    assert (vehicle_keys.path("v1").stat().st_mode & 0o777) == 0o600
