@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from test_tui_flows import TOLERANT
+from test_tui_flows import TOLERANT, dialog_mounted
 from textual.widgets import Input, Label
 
 from drone_ops.cli.tui import console_stack, plan_tools
@@ -20,7 +20,7 @@ from drone_ops.incidents import Incidents
 from drone_ops.link.policy import LinkState
 from tui.app import DroneOpsConsole
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.planner import PlannerScreen
+from tui.screens.planner import PlannerScreen, PlanReport
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.video_preview import VideoPreview
 
@@ -29,6 +29,18 @@ pytestmark = pytest.mark.slow
 # faster), and 10x keeps more camera frames per simulated second for the evidence.
 SPEEDUP = 10.0
 AREAS = Path(__file__).parents[1] / "missions" / "data" / "depot.geojson"
+
+
+async def confirm_shown(app: DroneOpsConsole) -> None:
+    """Tab to Confirm and Enter, once the confirmation is up with Cancel focused."""
+    await app.wait_for(lambda: dialog_mounted(app), 20)
+    dialog = app.screen
+    assert app.focused is not None
+    assert app.focused.id == "cancel"
+    app.simulate_key("tab")
+    await app.wait_for(lambda: app.focused is not None and app.focused.id == "confirm", 10)
+    app.simulate_key("enter")
+    await app.wait_for(lambda: app.screen is not dialog, 10)
 
 
 async def test_live_preview_and_a_marked_incident_gets_clip_and_snapshot(tmp_path: Path) -> None:
@@ -95,7 +107,7 @@ async def test_generated_patrol_and_a_dispatch_fly_from_the_console(tmp_path: Pa
         incident_refresh_s=0.5,
     ) as stack:
         app = DroneOpsConsole(stack.backend, plan_tools=plan_tools())
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with app.run_test(size=(100, 30)):
 
             def ready() -> bool:
                 states = stack.fleet.states()
@@ -117,7 +129,11 @@ async def test_generated_patrol_and_a_dispatch_fly_from_the_console(tmp_path: Pa
             await app.wait_for(lambda: app.selected_vehicle_id == "v1", 10)
 
             # Generate an orbit around the area file's point, from v1's home, and fly it.
-            await pilot.press("o")
+            # Keys as in test_tui_flows: each waits for its effect, not for an idle process.
+            app.simulate_key("o")
+            await app.wait_for(
+                lambda: isinstance(app.screen, PlannerScreen) and app.focused is not None, 20
+            )
             screen = app.screen
             assert isinstance(screen, PlannerScreen)
             field = screen.query_one(Input)
@@ -126,11 +142,10 @@ async def test_generated_patrol_and_a_dispatch_fly_from_the_console(tmp_path: Pa
             assert screen.home is not None
             assert (screen.home.lat_deg, screen.home.lon_deg) == (home.lat_deg, home.lon_deg)
             field.value = f"{AREAS} orbit radius=30 alt=25"
-            await pilot.press("enter")
-            await pilot.pause()
-            await pilot.press("f")
-            await app.wait_for(lambda: isinstance(app.screen, ConfirmScreen), 20)
-            await pilot.press("tab", "enter")
+            app.simulate_key("enter")  # generated and checked
+            await app.wait_for(lambda: screen.query_one(PlanReport).summary is not None, 20)
+            app.simulate_key("f")
+            await confirm_shown(app)
             await app.wait_for(lambda: stack.fleet.sortie("v1") is not None, 30)
             sortie = stack.fleet.sortie("v1")
             assert sortie is not None
@@ -143,17 +158,18 @@ async def test_generated_patrol_and_a_dispatch_fly_from_the_console(tmp_path: Pa
 
             # Dispatch: v1 is busy (unless already back), so the console proposes v2; the
             # vehicle named in the confirmation is exactly the one that flies.
-            await pilot.press("d")
+            app.simulate_key("d")
+            await app.wait_for(lambda: isinstance(app.focused, Input), 20)
             app.screen.query_one(Input).value = f"{home.lat_deg + 0.0004:.6f}, {home.lon_deg:.6f}"
-            await pilot.press("enter")
-            await app.wait_for(lambda: isinstance(app.screen, ConfirmScreen), 20)
+            app.simulate_key("enter")
+            await app.wait_for(lambda: dialog_mounted(app), 20)
             assert isinstance(app.screen, ConfirmScreen)
             question = str(app.screen.query_one("#question", Label).content)
             assert question.startswith("Dispatch v")
             chosen = question.split()[1]
             if stack.fleet.sortie("v1") is not None:
                 assert chosen == "v2"  # a vehicle on a sortie is never proposed
-            await pilot.press("tab", "enter")
+            await confirm_shown(app)
             await app.wait_for(lambda: any("launched" in t for _, t in app.notices), 60)
             dispatched = stack.fleet.sortie(chosen)
             assert dispatched is not None
