@@ -25,7 +25,7 @@ from missions.formats import save_plan
 from tui.app import DroneOpsConsole
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.incidents import IncidentsScreen
-from tui.screens.planner import PlannerScreen
+from tui.screens.planner import PlannerScreen, PlanReport
 from tui.widgets.fleet_table import FleetTable
 
 # Twice the demo's factor: these flows fly whole patrols, take-offs and landings, so
@@ -122,10 +122,16 @@ async def test_patrol_from_a_plan_file_with_pause_and_resume_to_the_end(tmp_path
         assert await commands_sent(stack, "v1") == []
 
         # Planner: open the file, see it checked, use it.
-        await pilot.press("o")
-        assert isinstance(app.screen, PlannerScreen)
-        app.screen.query_one(Input).value = str(plan_file)
-        await pilot.press("enter", "u")
+        app.simulate_key("o")
+        await app.wait_for(
+            lambda: isinstance(app.screen, PlannerScreen) and app.focused is not None, 10
+        )
+        planner = app.screen
+        assert isinstance(planner, PlannerScreen)
+        planner.query_one(Input).value = str(plan_file)
+        app.simulate_key("enter")
+        await app.wait_for(lambda: planner.query_one(PlanReport).summary is not None, 10)
+        app.simulate_key("u")
         await app.wait_for(lambda: app.model.plan is not None, 10)
 
         n = len(plan.items)
