@@ -22,7 +22,7 @@ from missions.generators import route
 from missions.plan import GeoPoint, Home
 
 pytestmark = pytest.mark.slow
-SPEEDUP = 10.0
+SPEEDUP = 25.0
 
 
 async def _cli(cwd: Path, *args: str) -> tuple[int, str]:
