@@ -30,7 +30,6 @@ import signal
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +47,7 @@ from drone_ops.store.verify import verify_store
 from missions.formats import save_plan
 from missions.plan import Home, ItemKind
 from telemetry.outbox import Outbox
+from tests.reliability.waits import until
 from tests.scheduler.conftest import pg_url
 from tests.telemetry.telemetry_brokers import PRIVATE_USERS, PrivateBroker, subscriber
 
@@ -82,18 +82,6 @@ async def start_serve(cfg: Path, cwd: Path) -> asyncio.subprocess.Process:
         "--log-level", "warning", cwd=cwd, env={**os.environ, "PYTHONPATH": REPO},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-
-
-async def until(pred: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:  # another process writes the store: nothing to await but time
-                value = await pred()
-                if value:
-                    return value
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def rows(store: Store, query: Any) -> list[Any]:

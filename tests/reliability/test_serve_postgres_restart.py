@@ -34,7 +34,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +53,7 @@ from drone_ops.store.verify import verify_store
 from missions.formats import save_plan
 from missions.plan import Home, ItemKind
 from sitl.modes import FlightMode
+from tests.reliability.waits import until
 from tests.store.store_helpers import PG_BIN, PrivatePostgres
 
 SPEEDUP = 10.0
@@ -95,20 +96,6 @@ def private_pg() -> Iterator[PrivatePostgres]:
         yield server
     finally:
         server.destroy()
-
-
-async def until(pred: Callable[[], Awaitable[Any] | Any], timeout_s: float, what: str) -> Any:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:  # another process (or the simulator's thread) moves: poll briefly
-                value = pred()
-                if asyncio.iscoroutine(value):
-                    value = await value
-                if value:
-                    return value
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def rows(store: Store, query: Any) -> list[Any]:
