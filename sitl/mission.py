@@ -7,6 +7,10 @@ item not answered within 250 ms is requested again; a transfer silent for 5 s
 is abandoned with STATUSTEXT "Operation timeout" (PX4 sends no MISSION_ACK
 then). Unsupported item commands are refused with MISSION_ACK UNSUPPORTED
 right after the item, and STATUSTEXT "IGN MISSION_ITEM: Invalid item".
+As in PX4, the MISSION_ACK for CLEAR_ALL and for a MISSION_COUNT that starts
+no transfer (empty, too long, busy) is addressed to the last transfer's
+partner (0/0 after boot), not to the sender; a MISSION_ACK from anyone but
+the partner earns "REJ. WP CMD: partner id mismatch".
 
 Protocol timers run on wall-clock time: they are about the radio link and its
 peer, which live in wall time whatever the simulation speed-up.
@@ -191,6 +195,12 @@ class MissionManager:
         msg = m.MAVLink_mission_ack_message(sysid, compid, int(result), int(self._type))
         link.send_msg(msg)
 
+    def _ack_partner(self, link: SimLink, result: Ack) -> None:
+        """PX4 addresses these ACKs to the last transfer's partner, not to the sender
+        (0/0 before any transfer since boot), on the link the message came in on."""
+        sysid, compid = (self._partner[1], self._partner[2]) if self._partner else (0, 0)
+        self._ack(link, sysid, compid, result)
+
     def _request(self) -> None:
         assert self._partner is not None
         link, sysid, compid = self._partner
@@ -233,32 +243,29 @@ class MissionManager:
     def _on_count(self, link: SimLink, msg: Any) -> None:
         src = (msg.get_srcSystem(), msg.get_srcComponent())
         mission_type = _mission_type(getattr(msg, "mission_type", 0))
-        if self._state == _State.GETLIST:
-            assert self._partner is not None
+        if self._state == _State.GETLIST:  # PX4 does not check who sent it here
             self._last_recv = self._clock()
-            if (self._partner[1], self._partner[2]) != src:
-                self._ack(link, *src, Ack.ERROR)
-            elif self._seq == 0:
+            if self._seq == 0:
                 self._request()  # our first request was lost
             else:
                 self._statustext("WPM: REJ. CMD: Busy", 2)
-                self._ack(link, *src, Ack.ERROR)
+                self._ack_partner(link, Ack.ERROR)
             return
         if self._state != _State.IDLE:
             self._statustext("WPM: IGN MISSION_COUNT: Busy", 2)
-            self._ack(link, *src, Ack.ERROR)
+            self._ack_partner(link, Ack.ERROR)
             return
         self._last_recv = self._clock()
         if mission_type is None:
-            self._ack(link, *src, Ack.INVALID)
+            self._ack_partner(link, Ack.INVALID)
             return
         self._type = mission_type
         if msg.count > MAX_COUNT[mission_type]:
-            self._ack(link, *src, Ack.NO_SPACE)
+            self._ack_partner(link, Ack.NO_SPACE)
             return
-        if msg.count == 0:
+        if msg.count == 0:  # the partner stays the last transfer's: so does the ACK's target
             self._store(mission_type, [], 0)
-            self._ack(link, *src, Ack.ACCEPTED)
+            self._ack_partner(link, Ack.ACCEPTED)
             return
         self._state = _State.GETLIST
         self._partner = (link, *src)
@@ -383,6 +390,7 @@ class MissionManager:
     def _on_ack(self, link: SimLink, msg: Any) -> None:
         src = (msg.get_srcSystem(), msg.get_srcComponent())
         if self._partner is None or (self._partner[1], self._partner[2]) != src:
+            self._statustext("REJ. WP CMD: partner id mismatch", 2)
             return
         if self._state == _State.SENDLIST and msg.mission_type == self._type:
             self._last_recv = self._clock()
@@ -397,7 +405,6 @@ class MissionManager:
                 self._state = _State.IDLE
 
     def _on_clear_all(self, link: SimLink, msg: Any) -> None:
-        src = (msg.get_srcSystem(), msg.get_srcComponent())
         if self._state != _State.IDLE:
             self._statustext("WPM: IGN CLEAR CMD: Busy", 2)
             return
@@ -408,7 +415,7 @@ class MissionManager:
             targets = [MissionType(mission_type)]
         for t in targets:
             self._store(t, [], 0)
-        self._ack(link, *src, Ack.ACCEPTED)
+        self._ack_partner(link, Ack.ACCEPTED)
 
     def _on_set_current(self, link: SimLink, msg: Any) -> None:
         if self._state != _State.IDLE:

@@ -155,7 +155,10 @@ class MissionClient:
         msg = self._decoder.decode(frame)
         if msg is None:
             return
-        if (msg.get("target_system"), msg.get("target_component")) != self._me:
+        # PX4 addresses some MISSION_ACKs (CLEAR_ALL, an empty or refused COUNT) to the
+        # previous transfer's partner, not to the sender: an ACK on our link is ours.
+        target = (msg.get("target_system"), msg.get("target_component"))
+        if frame.msgid != _ACK and target != self._me:
             return
         inbox.put_nowait((frame.msgid, msg))
 
@@ -315,15 +318,15 @@ class MissionClient:
                     sent_at = self._clock()
                     deadline = sent_at + self.timer.timeout_s
                 elif msgid == _ACK:
-                    if msg.get("mission_type", 0) != mission_type:
-                        continue
                     result = int(msg["type"])
+                    if result != _ERROR and msg.get("mission_type", 0) != mission_type:
+                        continue
                     if result == _ACCEPTED and (count == 0 or highest == count - 1):
                         self.timer.answered()
                         return
                     if result == _ACCEPTED:
                         continue  # a late ACK of an earlier exchange
-                    if result == _ERROR:
+                    if result == _ERROR:  # of any type: PX4 names the list it is busy with
                         # Busy with another transfer (ours, left open by a lost frame, or a
                         # download whose last ACK was lost): end it and start again.
                         restarts += 1

@@ -47,6 +47,13 @@ class Rig:
     vehicle: SimVehicle
     client: MissionClient
     sysid: int
+    clients: list[MissionClient]  # every ground-station component on the link
+    send: Any
+
+    def another_component(self, compid: int) -> MissionClient:
+        other = MissionClient(self.send, stall_s=5.0, src_component=compid)
+        self.clients.append(other)
+        return other
 
 
 @asynccontextmanager
@@ -55,23 +62,30 @@ async def rig() -> AsyncIterator[Rig]:
     ports = free_vehicle_ports(1)
     async with SimFleet(SimConfig(count=1, speedup=10.0, ports=ports)) as sim:
         splitter = FrameSplitter(stream=False)
-        client: MissionClient | None = None
+        clients: list[MissionClient] = []
         heard: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         def on_bytes(data: bytes) -> None:
             for frame in splitter.feed(data):
                 if frame.msgid == 0 and not heard.done():
                     heard.set_result(frame.sysid)
-                if client is not None:
+                for client in clients:
                     client.handle(frame)
 
         transport = await open_transport(
             parse_address(f"udpin://127.0.0.1:{ports[0].api_remote}"), on_bytes
         )
         try:
-            client = MissionClient(transport.send, stall_s=5.0)
+            clients.append(MissionClient(transport.send, stall_s=5.0))
             sysid = await asyncio.wait_for(heard, 20)
-            yield Rig(sim=sim, vehicle=sim.vehicles[0], client=client, sysid=sysid)
+            yield Rig(
+                sim=sim,
+                vehicle=sim.vehicles[0],
+                client=clients[0],
+                sysid=sysid,
+                clients=clients,
+                send=transport.send,
+            )
         finally:
             transport.close()
 
@@ -123,9 +137,21 @@ async def test_a_lost_final_download_ack_does_not_block_the_next_upload() -> Non
         await r.client.download(r.sysid, MissionType.MISSION)
         await r.sim.wait_until(lambda: bool(dropped), timeout_s=10)  # our ACK reached it
         assert r.vehicle.mission.busy(), "the vehicle should still be sending its list"
-        bigger = waypoints(9)
-        await r.client.upload(r.sysid, MissionType.MISSION, bigger)  # not refused as "Busy"
-        assert len(r.vehicle.mission.items[MissionType.MISSION]) == len(bigger)
+        # Another list: the vehicle's "Busy" ACK names the mission list it still sends.
+        rally = [MavItem(seq=0, frame=FRAME_REL_INT, command=5100, x=HOME_X, y=HOME_Y, z=30)]
+        await r.client.upload(r.sysid, MissionType.RALLY, rally)  # not refused as "Busy"
+        assert len(r.vehicle.mission.items[MissionType.RALLY]) == 1
+
+
+async def test_acks_addressed_to_the_previous_partner_still_count() -> None:
+    """PX4 sends the ACK of CLEAR_ALL (and of an empty COUNT) to the last transfer's
+    partner: after another component's transfer, our clear must still complete."""
+    async with rig() as r:
+        other = r.another_component(190)
+        await other.upload(r.sysid, MissionType.MISSION, waypoints(4))
+        await r.client.clear(r.sysid)  # acknowledged to 245/190, the last partner
+        await r.client.upload(r.sysid, MissionType.MISSION, [])
+        assert r.vehicle.mission.items[MissionType.MISSION] == []
 
 
 async def test_an_item_the_vehicle_refuses_fails_at_once_with_its_answer() -> None:

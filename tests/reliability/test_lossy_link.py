@@ -83,6 +83,10 @@ async def test_upload_at_30pct_loss_holds_the_plan_and_flies(
         assert_requests_have_results(c.audit)
         assert_chain_verifies(c.audit)
         set_loss(c.sim, 0.0)
+        # Preflight wants a heartbeat within 2.5 s: one after the lossy spell, not a stale one.
+        await s.wait_for(
+            lambda st: st.heartbeat_age_s is not None and st.heartbeat_age_s < 0.5, timeout_s=10
+        )
         result = await c.fleet.fly("v1", plan)
         assert result.outcome is SortieOutcome.COMPLETED, result.reason
         assert result.landed_and_disarmed
