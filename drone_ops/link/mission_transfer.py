@@ -45,6 +45,9 @@ GCS_SYSID = 245  # the system id MAVSDK's ground station uses: one GCS as the ve
 # counts loss per sending component): MAV_COMP_ID_USER1.
 MISSION_COMPID = 25
 _MAX_RESTARTS = 5  # transfers the vehicle ended with an error, before we give up
+# After an ERROR ACK, how long the vehicle must stay silent before we take the transfer
+# as ended: longer than PX4's 250 ms re-request timer plus a round trip.
+_ERROR_SILENCE_S = 0.5
 
 _REQUEST = mavlink2.MAVLINK_MSG_ID_MISSION_REQUEST
 _REQUEST_INT = mavlink2.MAVLINK_MSG_ID_MISSION_REQUEST_INT
@@ -182,6 +185,12 @@ class MissionClient:
         except TimeoutError:
             return None
 
+    async def _drop_for(self, seconds: float) -> None:
+        """Let `seconds` pass, dropping what arrives (answers to what we just ended)."""
+        until = self._clock() + seconds
+        while (left := until - self._clock()) > 0:
+            await self._next(left)
+
     def _begin(self, target_system: int) -> None:
         self.target_system = target_system
         self._inbox = asyncio.Queue()
@@ -274,6 +283,10 @@ class MissionClient:
         retried = False
         started = False  # the vehicle answered our COUNT
         restarts = 0
+        # An ERROR ACK is either the vehicle ending (or refusing, busy) this transfer, or a
+        # late answer to a stale frame (a duplicate item that overtook its transfer's end).
+        # Only silence after it tells them apart: the vehicle goes on asking in the latter.
+        error_seen = False
         while True:
             self._stalled(last_progress, what)
             if not started:
@@ -293,7 +306,19 @@ class MissionClient:
             while (left := deadline - self._clock()) > 0:
                 got = await self._next(left)
                 if got is None:
-                    if not started:
+                    if error_seen:  # ended or busy: end what it holds open, start again
+                        restarts += 1
+                        if restarts > _MAX_RESTARTS:
+                            raise MissionTransferError(
+                                f"{what}: the vehicle ended the transfer {restarts} times "
+                                "(another ground station uploading?)"
+                            )
+                        self._cancel_open_transfers()
+                        # Let the cancel land before the new COUNT: on a link that reorders,
+                        # a cancel that overtakes it would end the new transfer too.
+                        await self._drop_for(self.timer.timeout_s)
+                        started, highest, last_sent, error_seen = False, -1, None, False
+                    elif not started:
                         self.retries += 1
                         retried = True
                         self.timer.retried()
@@ -305,6 +330,7 @@ class MissionClient:
                     seq = int(msg["seq"])
                     if not 0 <= seq < count:
                         continue
+                    error_seen = False
                     if not retried and (last_sent is None or seq == last_sent + 1):
                         self.timer.sample(self._clock() - sent_at)
                     started = True
@@ -319,25 +345,17 @@ class MissionClient:
                     deadline = sent_at + self.timer.timeout_s
                 elif msgid == _ACK:
                     result = int(msg["type"])
-                    if result != _ERROR and msg.get("mission_type", 0) != mission_type:
+                    if result == _ERROR:  # of any list: PX4 names the one it is busy with
+                        error_seen = True
+                        deadline = max(deadline, self._clock() + _ERROR_SILENCE_S)
+                        continue
+                    if msg.get("mission_type", 0) != mission_type:
                         continue
                     if result == _ACCEPTED and (count == 0 or highest == count - 1):
                         self.timer.answered()
                         return
                     if result == _ACCEPTED:
                         continue  # a late ACK of an earlier exchange
-                    if result == _ERROR:  # of any type: PX4 names the list it is busy with
-                        # Busy with another transfer (ours, left open by a lost frame, or a
-                        # download whose last ACK was lost): end it and start again.
-                        restarts += 1
-                        if restarts > _MAX_RESTARTS:
-                            raise MissionTransferError(
-                                f"{what}: the vehicle ended the transfer {restarts} times "
-                                "(another ground station uploading?)"
-                            )
-                        self._cancel_open_transfers()
-                        started, highest, last_sent = False, -1, None
-                        break
                     raise MissionTransferError(
                         f"{what}: vehicle answered {_ack_name(result)}"
                         + (f" after item {last_sent}" if last_sent is not None else "")
@@ -360,6 +378,7 @@ class MissionClient:
         received: list[MavItem] = []
         tries = 0
         restarts = 0
+        error_seen = False  # as in `_upload`: acted on only when silence follows it
         while True:
             self._stalled(last_progress, what)
             seq = len(received)
@@ -385,6 +404,15 @@ class MissionClient:
             while (left := deadline - self._clock()) > 0:
                 got = await self._next(left)
                 if got is None:
+                    if error_seen:
+                        # The vehicle ended the transfer (a request it did not expect, e.g.
+                        # a late duplicate): ask for the list again from the start.
+                        restarts += 1
+                        if restarts > _MAX_RESTARTS:
+                            raise MissionTransferError(
+                                f"{what}: the vehicle ended the transfer {restarts} times"
+                            )
+                        count, received, tries, error_seen = None, [], 0, False
                     break
                 msgid, msg = got
                 if msg.get("mission_type", 0) != mission_type:
@@ -394,18 +422,12 @@ class MissionClient:
                 elif msgid == _ITEM_INT and count is not None and int(msg["seq"]) == seq:
                     received.append(_item_of(msg))
                 elif msgid == _ACK and int(msg["type"]) != _ACCEPTED:
-                    # The vehicle ended the transfer (a request it did not expect, e.g. a
-                    # late duplicate): ask for the list again from the start.
-                    restarts += 1
-                    if restarts > _MAX_RESTARTS:
-                        raise MissionTransferError(
-                            f"{what}: the vehicle ended the transfer {restarts} times"
-                        )
-                    count, received = None, []
-                    tries = 0
-                    break
+                    error_seen = True
+                    deadline = max(deadline, self._clock() + _ERROR_SILENCE_S)
+                    continue
                 else:
                     continue
+                error_seen = False
                 if tries == 1:
                     self.timer.sample(self._clock() - sent)
                 self.timer.answered()
