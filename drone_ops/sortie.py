@@ -307,24 +307,15 @@ class Sortie:
                 outcome, reason = stop.outcome, stop.reason
             except (PreflightFailed, MissionMismatch) as exc:
                 outcome, reason = SortieOutcome.REFUSED, str(exc)
-            except VehicleError as exc:  # refused before take-off, else an error in flight
+            # Refused before take-off, else an error in flight: a vehicle error, a lost
+            # lease, or the store down past its bound (each a one-line reason).
+            except (VehicleError, LeaseLostError, StoreError) as exc:
                 before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
                 refused = self.phase in before and not s.state.in_air
                 outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
                 reason = str(exc)
-                if not refused:
-                    await self._safe_return()
-            except LeaseLostError as exc:  # another controller commands it now: hands off
-                before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
-                refused = self.phase in before and not s.state.in_air
-                outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
-                reason = str(exc)
-            except StoreError as exc:  # the store stayed down past its bound (one-line reason)
-                before = (SortiePhase.UPLOADING, SortiePhase.PREFLIGHT, SortiePhase.ARMING)
-                refused = self.phase in before and not s.state.in_air
-                outcome = SortieOutcome.REFUSED if refused else SortieOutcome.ERROR
-                reason = str(exc)
-                if not refused:
+                # A lost lease hands the vehicle to another controller: no RTL from us.
+                if not refused and not isinstance(exc, LeaseLostError):
                     await self._safe_return()
             except Exception as exc:  # a controller bug must still close the record
                 _log.exception("%s: sortie failed", s.vehicle_id)

@@ -14,7 +14,7 @@ instances on PX4's fixed ports (needs a PX4 build: --px4-dir or PX4_DIR).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,7 @@ from sitl import (
     find_px4_binary,
     free_vehicle_ports,
 )
+from tests.store.store_helpers import PG_BIN, PrivatePostgres
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,3 +139,17 @@ def sim_fleet(request: pytest.FixtureRequest) -> SimFleetFactory:
             yield FleetUnderTest(kind=kind, ports=ports, fleet=fleet, speedup=speedup)
 
     return factory
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A started PostgreSQL server of the test's own, on a free port, that the test may
+    stop and start again (PostgreSQL-restart fault tests)."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()

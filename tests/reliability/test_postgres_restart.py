@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -67,25 +67,12 @@ from drone_ops.store import (
 from drone_ops.store.verify import verify_store
 from telemetry.bus import Policy, TelemetryBus
 from tests.controller.conftest import patrol
-from tests.store.store_helpers import PG_BIN, PrivatePostgres
+from tests.store.store_helpers import PrivatePostgres
 
 pytestmark = pytest.mark.slow
 
 SPEEDUP = 10.0
 FLY_SPEEDUP = 25.0  # tests that only need a short flight
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A PostgreSQL server of this test's own on a free port, which it stops and starts."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def down(st: VehicleState) -> bool:

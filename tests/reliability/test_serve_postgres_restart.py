@@ -34,7 +34,6 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +53,7 @@ from missions.formats import save_plan
 from missions.plan import Home, ItemKind
 from sitl.modes import FlightMode
 from tests.reliability.waits import until
-from tests.store.store_helpers import PG_BIN, PrivatePostgres
+from tests.store.store_helpers import PrivatePostgres
 
 SPEEDUP = 10.0
 LEASE_TTL_S = 2.0  # renewed every 0.67 s: the outage outlasts it
@@ -83,19 +82,6 @@ def test_a_bad_outage_s_is_one_line_naming_the_key(tmp_path: Path, value: str) -
     message = str(failed.value)
     assert "outage_s" in message
     assert "\n" not in message
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A PostgreSQL server of this test's own on a free port, which it stops and starts."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def rows(store: Store, query: Any) -> list[Any]:

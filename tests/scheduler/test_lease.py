@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +28,7 @@ from drone_ops.store.engine import make_engine, read_tx, write_tx
 from drone_ops.store.records import now_us as wall_now_us
 from missions.plan import ItemKind
 from tests.controller.conftest import patrol
-from tests.store.store_helpers import PG_BIN, PrivatePostgres
+from tests.store.store_helpers import PrivatePostgres
 
 S = 1_000_000  # µs
 
@@ -184,19 +183,6 @@ async def test_a_restarted_controller_takes_its_own_lease_at_once_and_fences_the
 
 
 # ---------------------------------------------------------------- a PostgreSQL restart
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A PostgreSQL server of this test's own on a free port, which it stops and starts."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def _row(store: Store) -> Lease | None:

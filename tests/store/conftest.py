@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from store_helpers import PG_BIN, PrivatePostgres
 
 from drone_ops.store import Store, StoreConfig, open_store
 
@@ -75,16 +74,3 @@ def store_config(store_url: str, tmp_path: Path) -> StoreConfig:
 async def store(store_config: StoreConfig) -> AsyncIterator[Store]:
     async with open_store(store_config) as s:
         yield s
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    """A started private PostgreSQL; the test may stop and start it again."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
