@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -47,16 +45,16 @@ from drone_ops.store.verify import verify_store
 from missions.formats import save_plan
 from missions.plan import Home, ItemKind
 from telemetry.outbox import Outbox
-from tests.reliability.waits import until
 from tests.scheduler.conftest import pg_url
+from tests.serve_process import start_serve
 from tests.telemetry.telemetry_brokers import PRIVATE_USERS, PrivateBroker, subscriber
+from tests.waits import until
 
 pytestmark = pytest.mark.slow
 
 SPEEDUP = 20.0
 LEASE_TTL_S = 120.0  # far longer than the test: a restart that waited for expiry times out
 ME = "ctl-restart"
-REPO = str(Path(__file__).resolve().parents[2])
 __all__ = ["pg_url"]  # a fixture: a fresh PostgreSQL database per test
 
 
@@ -73,15 +71,6 @@ def write_config(tmp: Path, *, store: str, vehicle_url: str, mqtt_port: int, fle
         f'\n[[vehicles]]\nid = "v1"\nconnect = "{vehicle_url}"\n'
     )
     return cfg
-
-
-async def start_serve(cfg: Path, cwd: Path) -> asyncio.subprocess.Process:
-    # same cwd both times: the MQTT outbox lives in ./var
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drone_ops.cli", "serve", "--config", str(cfg),
-        "--log-level", "warning", cwd=cwd, env={**os.environ, "PYTHONPATH": REPO},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
 
 
 def rows(store: Store, query: Any) -> list[Any]:
@@ -166,7 +155,9 @@ async def kill_and_restart(sim: Any, url: str, tmp_path: Path, plan: PlanSource)
             mqtt_port=broker.port,
             fleet=fleet_name,
         )
-        first = await start_serve(cfg, tmp_path)
+        first = await start_serve(  # same cwd both times: the MQTT outbox lives in ./var
+            "--config", str(cfg), "--log-level", "warning", cwd=tmp_path
+        )
         second: asyncio.subprocess.Process | None = None
         try:
             # ---- first run: wait until the sortie is open and the vehicle climbing
@@ -198,7 +189,9 @@ async def kill_and_restart(sim: Any, url: str, tmp_path: Path, plan: PlanSource)
             broker.start()
             events_topic = f"drone-ops/{fleet_name}/+/events"
             async with subscriber(broker.config("watcher", "watcher-secret"), events_topic) as got:
-                second = await start_serve(cfg, tmp_path)
+                second = await start_serve(  # same cwd: the outbox of the first is there
+                    "--config", str(cfg), "--log-level", "warning", cwd=tmp_path
+                )
 
                 async def closed() -> Any:
                     (row,) = await asyncio.to_thread(

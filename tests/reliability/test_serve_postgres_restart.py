@@ -28,10 +28,7 @@ refused with a `LeaseLostError` traceback ("controller error").
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -52,13 +49,13 @@ from drone_ops.store.verify import verify_store
 from missions.formats import save_plan
 from missions.plan import Home, ItemKind
 from sitl.modes import FlightMode
-from tests.reliability.waits import until
+from tests.serve_process import log_lines, start_serve
 from tests.store.store_helpers import PrivatePostgres
+from tests.waits import until
 
 SPEEDUP = 10.0
 LEASE_TTL_S = 2.0  # renewed every 0.67 s: the outage outlasts it
 ME = "ctl-pg"
-REPO = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.mark.parametrize(
@@ -87,17 +84,6 @@ def test_a_bad_outage_s_is_one_line_naming_the_key(tmp_path: Path, value: str) -
 def rows(store: Store, query: Any) -> list[Any]:
     with read_tx(store.engine) as conn:
         return list(conn.execute(query).all())
-
-
-def log_lines(path: Path) -> list[dict[str, Any]]:
-    """serve's stderr: JSON log lines (anything else is kept as {'raw': line})."""
-    out: list[dict[str, Any]] = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            out.append({"raw": line})
-    return out
 
 
 def open_ended_plan(tmp_path: Path, vehicle: Any) -> Path:
@@ -149,12 +135,9 @@ async def test_serve_with_leases_rides_out_a_postgresql_restart_mid_sortie(
             )
             log_path = tmp_path / "serve.log"
             with log_path.open("wb") as log_file:
-                serve = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "drone_ops.cli", "serve", "--config", str(cfg),
-                    "--log-level", "warning", cwd=tmp_path,
-                    env={**os.environ, "PYTHONPATH": REPO},
-                    stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
-                )  # fmt: skip
+                serve = await start_serve(
+                    "--config", str(cfg), "--log-level", "warning", cwd=tmp_path, stderr=log_file
+                )
             try:
                 # ---- the sortie is open and the vehicle on its first leg
                 await until(
@@ -273,12 +256,9 @@ async def test_serve_with_the_database_gone_for_good_stops_in_one_line_per_failu
             )
         log_path = tmp_path / "serve.log"
         with log_path.open("wb") as log_file:
-            serve = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "drone_ops.cli", "serve", "--config", str(cfg),
-                "--log-level", "warning", cwd=tmp_path,
-                env={**os.environ, "PYTHONPATH": REPO},
-                stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
-            )  # fmt: skip
+            serve = await start_serve(
+                "--config", str(cfg), "--log-level", "warning", cwd=tmp_path, stderr=log_file
+            )
         try:
             await until(
                 lambda: vehicle.in_air() and vehicle.mission.current_seq >= 1,

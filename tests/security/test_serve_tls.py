@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,31 +32,10 @@ from tests.security.test_broker_acl import (  # the module-scoped broker fixture
     broker,  # noqa: F401
     v5,  # noqa: F401
 )
+from tests.serve_process import log_lines, start_serve
+from tests.waits import until
 
-REPO = Path(__file__).resolve().parents[2]
 SPEEDUP = 10.0
-
-
-def log_lines(path: Path) -> list[dict[str, Any]]:
-    """serve's stderr: JSON log lines; anything else (a traceback) as {'raw': line}."""
-    out: list[dict[str, Any]] = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            out.append({"raw": line})
-    return out
-
-
-async def until(pred: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
-    try:
-        async with asyncio.timeout(timeout_s):
-            while True:  # another process's log file or a network thread's list: poll briefly
-                if value := pred():
-                    return value
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @asynccontextmanager
@@ -67,16 +44,14 @@ async def serve(
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
     """`drone-ops serve --sim 1` in `tmp_path`, its log in a file; SIGTERM on leaving."""
     env = {k: v for k, v in os.environ.items() if k != MQTT_PASSWORD_ENV}
-    env["PYTHONPATH"] = str(REPO)
     if password is not None:
         env[MQTT_PASSWORD_ENV] = password
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "drone_ops.cli", "serve", "--sim", "1",
-            "--speedup", str(SPEEDUP), "--store", f"sqlite:///{tmp_path / 'ops.db'}",
-            "--metrics-port", "-1", *args,
-            cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log_file,
+        proc = await start_serve(
+            "--sim", "1", "--speedup", str(SPEEDUP),
+            "--store", f"sqlite:///{tmp_path / 'ops.db'}", "--metrics-port", "-1", *args,
+            cwd=tmp_path, env=env, stderr=log_file,
         )  # fmt: skip
     try:
         yield proc, log_path
@@ -120,18 +95,19 @@ async def test_serve_as_controller_publishes_over_tls_and_the_viewer_reads_it(
 
     async with serve(tmp_path, "--config", str(cfg), password=CONTROLLER_PW) as (proc, log):
         await until(
-            lambda: b"online" in live(presence), f"'online' on {presence}; {log_lines(log)}"
+            lambda: b"online" in live(presence), 60, f"'online' on {presence}; {log_lines(log)}"
         )
         await until(
             lambda: (
                 live(f"drone-ops/{FLEET}/sim1/telemetry") and live(f"drone-ops/{FLEET}/sim1/state")
             ),
+            60,
             f"sim1's telemetry and state; serve said {log_lines(log)[-10:]}",
         )
         assert proc.returncode is None
     assert proc.returncode == 0, log_lines(log)[-10:]
     # Exit code 0 says it left cleanly; the viewer was told it is gone.
-    await until(lambda: live(presence)[-1:] == [b"offline"], "'offline' on the presence topic")
+    await until(lambda: live(presence)[-1:] == [b"offline"], 60, "'offline' on the presence topic")
     logs = assert_clean_log(log)
     assert not [r for r in logs if r["level"] in ("warning", "error")], logs
     bridge = [r["msg"] for r in logs if r["msg"].startswith("telemetry bridge to")]
@@ -180,14 +156,17 @@ async def test_serve_refused_by_the_broker_says_so_once_and_stops_cleanly(
         return [r["msg"] for r in log_lines(log) if "MQTT broker" in r.get("msg", "")]
 
     async with serve(tmp_path, *args, password=password) as (proc, log):
-        await until(lambda: refusals(log), f"the refusal in the log; serve said {log_lines(log)}")
+        await until(
+            lambda: refusals(log), 60, f"the refusal in the log; serve said {log_lines(log)}"
+        )
         # The vehicle is up, so telemetry would be flowing if the broker took it.
         await until(
             lambda: any(r.get("msg") == "vehicle sim1 ready" for r in log_lines(log)),
+            60,
             f"sim1 connected; serve said {log_lines(log)[-10:]}",
         )
         # The broker has refused it more than once (the bridge retries): still one line.
-        await until(lambda: len(attempts(broker)) >= 2, f"two refusals in {broker.log[-5:]}")
+        await until(lambda: len(attempts(broker)) >= 2, 60, f"two refusals in {broker.log[-5:]}")
         await asyncio.to_thread(watcher.subscribe, "drone-ops/x")  # a round trip
         assert proc.returncode is None, "a refused login is not fatal: the outbox waits"
     assert proc.returncode == 0, log_lines(log)[-10:]
@@ -240,11 +219,9 @@ def test_tls_keys_are_read_beside_the_config_and_turn_tls_on(tmp_path: Path) -> 
 
 
 async def test_serve_with_a_missing_ca_file_is_one_line_before_starting(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "drone_ops.cli", "serve", "--mqtt", "mqtts://127.0.0.1:1",
-        "--mqtt-ca-file", str(tmp_path / "nope.crt"), "--metrics-port", "-1",
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    proc = await start_serve(
+        "--mqtt", "mqtts://127.0.0.1:1", "--mqtt-ca-file", str(tmp_path / "nope.crt"),
+        "--metrics-port", "-1", cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     async with asyncio.timeout(60):
         out, err = await proc.communicate()
